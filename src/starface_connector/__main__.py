@@ -1,0 +1,3 @@
+from starface_connector.cli.main import run
+
+run()

@@ -1,0 +1,66 @@
+"""Composition root: wires storage, services and both APIs into one ASGI app."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import __version__
+from ..storage.db import session_factory
+from . import jtel, starface
+
+log = logging.getLogger("starface_connector")
+
+
+class BodyLimit:
+    """Refuses bodies over the limit before reading them (413), so no one can exhaust memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                response = JSONResponse(
+                    {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(engine: Engine, *, max_body_bytes: int = 8 * 1024 * 1024) -> FastAPI:
+    app = FastAPI(
+        title="Starface Connector",
+        version=__version__,
+        description=(
+            "Joins a STARFACE PBX to a jtel ACD. `/starface/v1` is the contract the STARFACE "
+            "module talks to; `/api/v1` is the jtel side: users, groups, parameters, audit log."
+        ),
+    )
+    app.state.engine = engine
+    app.state.factory = session_factory(engine)
+    app.include_router(starface.router)
+    app.include_router(jtel.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse(
+            {"detail": "database unavailable; nothing was applied, retry later"},
+            status_code=503,
+        )
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    return app

@@ -1,0 +1,239 @@
+"""Wire formats of both APIs, and the translation of STARFACE events into domain events."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from ..domain.model import (
+    AcdStatus,
+    Event,
+    GroupUpdate,
+    LoginStatus,
+    PhoneStatus,
+    PhoneStatusChange,
+    Profile,
+    UserDelete,
+    UserStatusChange,
+    UserUpdate,
+)
+from ..service.events import Incoming, Malformed
+
+MAX_EVENTS = 1000
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+Login = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+Text = Annotated[StrictStr, Field(max_length=200)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class _EventBase(_Wire):
+    event_id: Annotated[StrictStr, Field(alias="eventId", min_length=1, max_length=128)]
+    occurred_at: Annotated[StrictStr, Field(alias="occurredAt")]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        if not RFC3339.match(value):
+            raise ValueError("must be RFC 3339 with an offset, e.g. 2026-11-25T10:00:00Z")
+        try:
+            datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            raise ValueError("is not a valid date and time") from None
+        return value
+
+    def moment(self) -> datetime:
+        return datetime.fromisoformat(self.occurred_at.replace("z", "Z").replace("t", "T"))
+
+
+class WireUser(_Wire):
+    login: Login
+    first_name: Annotated[Text, Field(alias="firstName")]
+    family_name: Annotated[Text, Field(alias="familyName")]
+    email: Annotated[StrictStr, Field(max_length=320)]
+    language: Annotated[StrictStr, Field(max_length=32)]
+    admin: StrictBool
+    phone_numbers: Annotated[
+        list[Annotated[StrictStr, Field(max_length=64)]], Field(alias="phoneNumbers")
+    ] = []
+
+
+class WireUserUpdate(_EventBase):
+    type: Literal["USER_UPDATE"]
+    user: WireUser
+
+
+class WireUserDelete(_EventBase):
+    type: Literal["USER_DELETE"]
+    login: Login
+
+
+class WireGroup(_Wire):
+    id: Annotated[StrictStr | int, Field()]
+    name: Text
+    members: list[Login]
+
+    @field_validator("id")
+    @classmethod
+    def _id_text(cls, value: str | int) -> str | int:
+        if isinstance(value, bool) or not str(value) or len(str(value)) > 128:
+            raise ValueError("must be a string of 1 to 128 characters or an integer")
+        return value
+
+
+class WireGroupUpdate(_EventBase):
+    type: Literal["GROUP_UPDATE"]
+    group: WireGroup
+
+
+class WireUserStatus(_EventBase):
+    type: Literal["USER_STATUS"]
+    login: Login
+    status: LoginStatus
+
+
+class WirePhoneStatus(_EventBase):
+    type: Literal["PHONE_STATUS"]
+    login: Login
+    status: PhoneStatus
+
+
+WireEvent = Annotated[
+    WireUserUpdate | WireUserDelete | WireGroupUpdate | WireUserStatus | WirePhoneStatus,
+    Field(discriminator="type"),
+]
+_EVENT = TypeAdapter(WireEvent)
+EVENT_TYPES = ("USER_UPDATE", "USER_DELETE", "GROUP_UPDATE", "USER_STATUS", "PHONE_STATUS")
+
+
+class EventBatch(BaseModel):
+    """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing."""
+
+    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+def to_domain(wire: Any) -> Event:
+    if isinstance(wire, WireUserUpdate):
+        u = wire.user
+        return UserUpdate(
+            wire.event_id,
+            wire.moment(),
+            u.login,
+            Profile(u.first_name, u.family_name, u.email, u.language, tuple(u.phone_numbers)),
+            u.admin,
+        )
+    if isinstance(wire, WireUserDelete):
+        return UserDelete(wire.event_id, wire.moment(), wire.login)
+    if isinstance(wire, WireGroupUpdate):
+        g = wire.group
+        return GroupUpdate(wire.event_id, wire.moment(), str(g.id), g.name, tuple(g.members))
+    if isinstance(wire, WireUserStatus):
+        return UserStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+    return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+
+
+def parse_event(raw: dict[str, Any]) -> Incoming:
+    """A domain event, or a Malformed naming what is wrong in one readable line."""
+    try:
+        return to_domain(_EVENT.validate_python(raw))
+    except ValidationError as exc:
+        return Malformed(
+            _short(raw.get("eventId"), 128),
+            _short(raw.get("type"), 32),
+            _login_of(raw),
+            "rejected: malformed event: " + describe_errors(exc, raw),
+        )
+
+
+def describe_errors(exc: ValidationError, raw: dict[str, Any]) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        location = [str(p) for p in error["loc"]]
+        if error["type"] == "union_tag_invalid" or error["type"] == "union_tag_not_found":
+            kind = raw.get("type")
+            parts.append(
+                f"type {kind!r} is not one of {', '.join(EVENT_TYPES)}"
+                if kind is not None
+                else "type is missing"
+            )
+            continue
+        if location and location[0] in EVENT_TYPES:
+            location = location[1:]
+        where = ".".join(location) or "event"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def _login_of(raw: dict[str, Any]) -> str | None:
+    user = raw.get("user")
+    if isinstance(user, dict):
+        return _short(user.get("login"), 128)
+    return _short(raw.get("login"), 128)
+
+
+def _short(value: Any, limit: int) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
+class EventResultOut(_Wire):
+    event_id: str | None = Field(serialization_alias="eventId")
+    outcome: str
+    reason: str
+
+
+class BatchResultOut(_Wire):
+    results: list[EventResultOut]
+
+
+class SessionIn(_Wire):
+    login: StrictStr
+    password: StrictStr
+
+
+class SessionOut(_Wire):
+    session_id: str = Field(serialization_alias="sessionId")
+    expires_in_seconds: int = Field(serialization_alias="expiresInSeconds")
+
+
+class LoginIn(_Wire):
+    username: StrictStr
+    password: StrictStr
+
+
+class TokenOut(_Wire):
+    token: str
+
+
+class AcdStatusIn(_Wire):
+    acd_status: AcdStatus = Field(alias="acdStatus")
+
+
+class PasswordIn(_Wire):
+    password: Annotated[StrictStr, Field(min_length=8, max_length=256)]
+
+
+class ParameterValueIn(_Wire):
+    value: StrictStr
+
+
+class ParameterOut(_Wire):
+    name: str
+    value: str
+    default: str
+    description: str

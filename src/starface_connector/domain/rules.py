@@ -1,0 +1,335 @@
+"""What a STARFACE event does to jtel, under which parameters, and why.
+
+``decide`` is the whole rule book: a pure function from (event, current state, parameters) to a
+:class:`Decision` that names its outcome, its reason and the changes it asks for. ``apply``
+folds a decision into the in-memory working set so the next event of the same batch sees it.
+Neither does any I/O; the service layer loads the working set and persists the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from .model import (
+    AcdStatus,
+    Aspect,
+    Change,
+    Clock,
+    CreateUser,
+    Decision,
+    DeleteUser,
+    Event,
+    GroupState,
+    GroupUpdate,
+    LoginStatus,
+    Outcome,
+    PasswordPolicy,
+    PhoneStatusChange,
+    Profile,
+    SetAcdStatus,
+    SetAdmin,
+    SetPhoneStatus,
+    UpdateProfile,
+    UpsertGroup,
+    UserDelete,
+    UserState,
+    UserStatusChange,
+    UserUpdate,
+)
+from .parameters import (
+    IGNORE_GROUP_UPDATE,
+    IGNORE_USER_DELETES,
+    IGNORE_USER_SECURITY,
+    IGNORE_USER_STATUS,
+    USER_PASSWORD_SET_UID,
+    Parameters,
+)
+
+PROFILE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("first_name", "firstName"),
+    ("last_name", "lastName"),
+    ("email", "email"),
+    ("language", "language"),
+    ("phone_numbers", "phoneNumbers"),
+)
+
+
+@dataclass
+class World:
+    """The part of jtel's state a batch of events can touch, held in memory while deciding."""
+
+    users: dict[str, UserState] = field(default_factory=dict)
+    deleted_at: dict[str, datetime] = field(default_factory=dict)
+    groups: dict[str, GroupState] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+
+
+def decide(event: Event, world: World, params: Parameters) -> Decision:
+    """Decide what ``event`` does; reads ``world`` and never changes it."""
+    if event.event_id in world.seen:
+        return Decision(
+            Outcome.DUPLICATE, f"duplicate: eventId {event.event_id!r} was already processed"
+        )
+    if isinstance(event, UserUpdate):
+        return _user_update(event, world, params)
+    if isinstance(event, UserDelete):
+        return _user_delete(event, world, params)
+    if isinstance(event, GroupUpdate):
+        return _group_update(event, world, params)
+    if isinstance(event, UserStatusChange):
+        return _user_status(event, world, params)
+    return _phone_status(event, world)
+
+
+def apply(world: World, event: Event, decision: Decision) -> None:
+    """Fold an outcome into the working set: the event is seen, its changes take effect."""
+    world.seen.add(event.event_id)
+    if decision.outcome is not Outcome.APPLIED:
+        return
+    for change in decision.changes:
+        _apply_change(world, change, event.occurred_at)
+    if decision.clock is not None:
+        _advance_clock(world, decision.clock)
+
+
+# ---- the rules per event type -------------------------------------------------------------
+
+
+RESERVED_LOGINS = frozenset({"sysadmin"})
+
+
+def _user_update(event: UserUpdate, world: World, params: Parameters) -> Decision:
+    if event.login in RESERVED_LOGINS:
+        return Decision(
+            Outcome.REJECTED,
+            f"rejected: login {event.login!r} is reserved for jtel's built-in administrator",
+        )
+    clock = Clock(Aspect.PROFILE, event.login, event.occurred_at)
+    user = world.users.get(event.login)
+    if user is None:
+        deleted = world.deleted_at.get(event.login)
+        if deleted is not None and event.occurred_at < deleted:
+            return Decision(
+                Outcome.STALE,
+                f"stale: user {event.login} was deleted at {_iso(deleted)}, "
+                f"after this event ({_iso(event.occurred_at)})",
+            )
+        admin = False if params.ignore_user_security else event.admin
+        policy = PasswordPolicy.USERS_UID if params.user_password_set_uid else PasswordPolicy.RANDOM
+        password_note = (
+            f"password = UsersUID ({USER_PASSWORD_SET_UID}=1)"
+            if policy is PasswordPolicy.USERS_UID
+            else f"random password, to be set by the administrator ({USER_PASSWORD_SET_UID}=0)"
+        )
+        admin_note = (
+            f"admin flag not taken ({IGNORE_USER_SECURITY}=1)"
+            if params.ignore_user_security
+            else f"admin={'yes' if admin else 'no'} ({IGNORE_USER_SECURITY}=0)"
+        )
+        return Decision(
+            Outcome.APPLIED,
+            f"created user {event.login}; {password_note}; {admin_note}",
+            (CreateUser(event.login, event.profile, admin, policy),),
+            clock,
+        )
+    stale = _stale(Aspect.PROFILE, user.profile_at, event.occurred_at)
+    if stale:
+        return stale
+    changes: list[Change] = []
+    changed = profile_differences(user.profile, event.profile)
+    if changed:
+        changes.append(UpdateProfile(event.login, event.profile, changed))
+    notes = [f"updated {', '.join(changed)}"] if changed else []
+    if event.admin != user.admin:
+        if params.ignore_user_security:
+            notes.append(f"admin flag not changed ({IGNORE_USER_SECURITY}=1)")
+        else:
+            changes.append(SetAdmin(event.login, event.admin))
+            notes.append(
+                f"admin flag {'granted' if event.admin else 'revoked'} ({IGNORE_USER_SECURITY}=0)"
+            )
+    if not changes:
+        notes.insert(0, "no change")
+    return Decision(Outcome.APPLIED, "; ".join(notes), tuple(changes), clock)
+
+
+def _user_delete(event: UserDelete, world: World, params: Parameters) -> Decision:
+    user = world.users.get(event.login)
+    if user is None:
+        return _unknown_user(event.login)
+    if params.ignore_user_deletes:
+        return _ignored(IGNORE_USER_DELETES)
+    stale = _stale(Aspect.PROFILE, user.profile_at, event.occurred_at)
+    if stale:
+        return stale
+    return Decision(
+        Outcome.APPLIED,
+        f"deleted user {event.login} ({IGNORE_USER_DELETES}=0)",
+        (DeleteUser(event.login),),
+        Clock(Aspect.PROFILE, event.login, event.occurred_at),
+    )
+
+
+def _group_update(event: GroupUpdate, world: World, params: Parameters) -> Decision:
+    if params.ignore_group_update:
+        return _ignored(IGNORE_GROUP_UPDATE)
+    group = world.groups.get(event.group_id)
+    if group is not None:
+        stale = _stale(Aspect.GROUP, group.updated_at, event.occurred_at)
+        if stale:
+            return stale
+    wanted = sorted(set(event.members))
+    members = tuple(login for login in wanted if login in world.users)
+    unknown = [login for login in wanted if login not in world.users]
+    clock = Clock(Aspect.GROUP, event.group_id, event.occurred_at)
+    if group is None:
+        notes = [f"created group {event.group_id} {event.name!r} with {len(members)} member(s)"]
+        changes: tuple[Change, ...] = (
+            UpsertGroup(event.group_id, event.name, members, created=True),
+        )
+    else:
+        differences = []
+        if group.name != event.name:
+            differences.append(f"name {group.name!r} -> {event.name!r}")
+        added = sorted(set(members) - set(group.members))
+        removed = sorted(set(group.members) - set(members))
+        if added:
+            differences.append("added " + ", ".join(added))
+        if removed:
+            differences.append("removed " + ", ".join(removed))
+        if differences:
+            notes = [f"updated group {event.group_id}: " + "; ".join(differences)]
+            changes = (UpsertGroup(event.group_id, event.name, members, created=False),)
+        else:
+            notes, changes = ["no change"], ()
+    if unknown:
+        notes.append("unknown login(s) not added: " + ", ".join(unknown))
+    return Decision(Outcome.APPLIED, "; ".join(notes), changes, clock)
+
+
+def _user_status(event: UserStatusChange, world: World, params: Parameters) -> Decision:
+    user = world.users.get(event.login)
+    if user is None:
+        return _unknown_user(event.login)
+    if params.ignore_user_status:
+        return _ignored(IGNORE_USER_STATUS)
+    stale = _stale(Aspect.ACD_STATUS, user.acd_at, event.occurred_at)
+    if stale:
+        return stale
+    clock = Clock(Aspect.ACD_STATUS, event.login, event.occurred_at)
+    if event.status is LoginStatus.LOGGED_IN:
+        if user.acd_status is AcdStatus.PAUSE:
+            return Decision(
+                Outcome.APPLIED, "no change: LOGGED_IN leaves an agent on PAUSE", (), clock
+            )
+        target = AcdStatus.CALLS_AND_MEDIA
+    else:
+        target = AcdStatus.LOGGED_OFF
+    if user.acd_status is target:
+        return Decision(Outcome.APPLIED, f"no change: already {target}", (), clock)
+    return Decision(
+        Outcome.APPLIED,
+        f"ACD status {user.acd_status} -> {target} ({event.status}; {IGNORE_USER_STATUS}=0)",
+        (SetAcdStatus(event.login, user.acd_status, target),),
+        clock,
+    )
+
+
+def _phone_status(event: PhoneStatusChange, world: World) -> Decision:
+    user = world.users.get(event.login)
+    if user is None:
+        return _unknown_user(event.login)
+    stale = _stale(Aspect.PHONE_STATUS, user.phone_at, event.occurred_at)
+    if stale:
+        return stale
+    clock = Clock(Aspect.PHONE_STATUS, event.login, event.occurred_at)
+    if user.phone_status is event.status:
+        return Decision(Outcome.APPLIED, f"no change: already {event.status}", (), clock)
+    return Decision(
+        Outcome.APPLIED,
+        f"telephone status {user.phone_status} -> {event.status}",
+        (SetPhoneStatus(event.login, user.phone_status, event.status),),
+        clock,
+    )
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def profile_differences(old: Profile, new: Profile) -> tuple[str, ...]:
+    """API names of the profile fields that differ."""
+    return tuple(
+        api_name for attr, api_name in PROFILE_FIELDS if getattr(old, attr) != getattr(new, attr)
+    )
+
+
+def _unknown_user(login: str) -> Decision:
+    return Decision(Outcome.REJECTED, f"rejected: unknown user {login}")
+
+
+def _ignored(parameter: str) -> Decision:
+    return Decision(Outcome.IGNORED, f"ignored: {parameter}=1")
+
+
+def _stale(aspect: Aspect, last: datetime | None, occurred_at: datetime) -> Decision | None:
+    if last is not None and occurred_at < last:
+        return Decision(
+            Outcome.STALE,
+            f"stale: occurredAt {_iso(occurred_at)} is older than the last applied "
+            f"{aspect} event ({_iso(last)})",
+        )
+    return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _apply_change(world: World, change: Change, occurred_at: datetime) -> None:
+    if isinstance(change, CreateUser):
+        world.users[change.login] = UserState(change.login, change.profile, change.admin)
+    elif isinstance(change, UpdateProfile):
+        world.users[change.login] = replace(world.users[change.login], profile=change.profile)
+    elif isinstance(change, SetAdmin):
+        world.users[change.login] = replace(world.users[change.login], admin=change.admin)
+    elif isinstance(change, DeleteUser):
+        del world.users[change.login]
+        world.deleted_at[change.login] = occurred_at
+        for group_id, group in world.groups.items():
+            if change.login in group.members:
+                members = tuple(m for m in group.members if m != change.login)
+                world.groups[group_id] = replace(group, members=members)
+    elif isinstance(change, SetAcdStatus):
+        world.users[change.login] = replace(world.users[change.login], acd_status=change.new)
+    elif isinstance(change, SetPhoneStatus):
+        world.users[change.login] = replace(world.users[change.login], phone_status=change.new)
+    else:
+        previous = world.groups.get(change.group_id)
+        world.groups[change.group_id] = GroupState(
+            change.group_id,
+            change.name,
+            change.members,
+            previous.updated_at if previous else None,
+        )
+
+
+def _advance_clock(world: World, clock: Clock) -> None:
+    if clock.aspect is Aspect.GROUP:
+        group = world.groups.get(clock.key)
+        if group is not None:
+            world.groups[clock.key] = replace(group, updated_at=_later(group.updated_at, clock.at))
+        return
+    user = world.users.get(clock.key)
+    if user is None:  # deleted by this event: the tombstone already carries the time
+        return
+    if clock.aspect is Aspect.PROFILE:
+        world.users[clock.key] = replace(user, profile_at=_later(user.profile_at, clock.at))
+    elif clock.aspect is Aspect.ACD_STATUS:
+        world.users[clock.key] = replace(user, acd_at=_later(user.acd_at, clock.at))
+    else:
+        world.users[clock.key] = replace(user, phone_at=_later(user.phone_at, clock.at))
+
+
+def _later(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate > current else current

@@ -1,0 +1,144 @@
+"""The event path: dedupe, order, decide and persist a batch in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain.model import CreateUser, Event, GroupUpdate, Outcome, PasswordPolicy
+from ..domain.parameters import Parameters
+from ..domain.rules import World, apply, decide
+from ..storage.db import locked_transaction, utcnow
+from ..storage.repository import load_parameters, load_world, persist, snapshot
+from ..storage.tables import AuditRow
+from .security import hash_initial_password, random_password
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """An event that could not be read; it is rejected and audited, the batch goes on."""
+
+    event_id: str | None
+    type: str | None
+    login: str | None
+    reason: str
+
+
+Incoming = Event | Malformed
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str | None
+    outcome: Outcome
+    reason: str
+    changed: bool = False
+
+
+def apply_batch(
+    factory: sessionmaker[Session], incoming: Sequence[Incoming], *, source: str = "starface"
+) -> list[EventResult]:
+    """Apply a batch atomically; returns one result per event, in order, after the commit."""
+    with locked_transaction(factory) as session:
+        params = load_parameters(session)
+        world = load_world(
+            session,
+            event_ids=(e.event_id for e in incoming if not isinstance(e, Malformed)),
+            logins=_logins(incoming),
+            group_ids=(e.group_id for e in incoming if isinstance(e, GroupUpdate)),
+        )
+        return run_batch(session, world, incoming, params, source=source)
+
+
+def run_batch(
+    session: Session,
+    world: World,
+    incoming: Sequence[Incoming],
+    params: Parameters,
+    *,
+    source: str,
+    audit_unchanged: bool = True,
+) -> list[EventResult]:
+    """Decide every event against ``world`` and write the outcome into ``session``."""
+    before = snapshot(world)
+    now = utcnow()
+    results: list[EventResult] = []
+    audit: list[dict[str, object]] = []
+    password_hashes: dict[str, str] = {}
+    for item in incoming:
+        if isinstance(item, Malformed):
+            result = EventResult(item.event_id, Outcome.REJECTED, item.reason)
+            audit.append(
+                _audit(now, source, item.event_id, item.type, item.login, None, None, result)
+            )
+            results.append(result)
+            continue
+        decision = decide(item, world, params)
+        apply(world, item, decision)
+        for change in decision.changes:
+            if isinstance(change, CreateUser):
+                password_hashes[change.login] = _initial_password_hash(change)
+        result = EventResult(
+            item.event_id, decision.outcome, decision.reason, bool(decision.changes)
+        )
+        results.append(result)
+        if audit_unchanged or result.changed:
+            audit.append(
+                _audit(
+                    now,
+                    source,
+                    item.event_id,
+                    item.type.value,
+                    getattr(item, "login", None),
+                    getattr(item, "group_id", None),
+                    item.occurred_at,
+                    result,
+                )
+            )
+    persist(session, before, world, password_hashes=password_hashes, now=now)
+    if audit:
+        session.execute(insert(AuditRow), audit)
+    return results
+
+
+def _initial_password_hash(change: CreateUser) -> str:
+    if change.password is PasswordPolicy.USERS_UID:
+        return hash_initial_password(change.login)
+    return hash_initial_password(random_password())
+
+
+def _logins(incoming: Sequence[Incoming]) -> set[str]:
+    logins: set[str] = set()
+    for item in incoming:
+        if isinstance(item, GroupUpdate):
+            logins.update(item.members)
+        elif not isinstance(item, Malformed):
+            logins.add(item.login)
+    return logins
+
+
+def _audit(
+    now: datetime,
+    source: str,
+    event_id: str | None,
+    event_type: str | None,
+    login: str | None,
+    group_id: str | None,
+    occurred_at: datetime | None,
+    result: EventResult,
+) -> dict[str, object]:
+    return {
+        "received_at": now,
+        "source": source,
+        "event_id": event_id,
+        "type": event_type,
+        "login": login,
+        "group_id": group_id,
+        "occurred_at": occurred_at,
+        "outcome": result.outcome.value,
+        "reason": result.reason,
+    }

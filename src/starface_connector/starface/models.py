@@ -1,0 +1,53 @@
+"""Plain value objects describing what the connector reads from a STARFACE PBX.
+
+They carry no I/O so the connector core can compare, store and test them freely. Ordering is
+fixed here (users and groups by id, phone numbers and member logins sorted as strings) so two
+snapshots of the same PBX state are equal no matter in which order the PBX listed things.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PbxUser:
+    """One STARFACE user as the connector needs it.
+
+    ``login`` is the STARFACE Login-ID, the key shared with jtel (UsersUID). ``admin`` means
+    the user holds the STARFACE administration permission. ``phone_numbers`` are the
+    ``number`` values of the phone numbers assigned to the user, sorted.
+    """
+
+    id: int
+    login: str
+    first_name: str
+    family_name: str
+    email: str
+    language: str
+    admin: bool
+    phone_numbers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PbxGroup:
+    """One STARFACE group with the Login-IDs of its members, sorted."""
+
+    id: int
+    name: str
+    member_logins: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PbxSnapshot:
+    """Everything the connector imports from the PBX at one point in time.
+
+    ``users`` and ``groups`` are ordered by id.
+    """
+
+    users: tuple[PbxUser, ...]
+    groups: tuple[PbxGroup, ...]
+
+    def user_by_login(self) -> dict[str, PbxUser]:
+        """Index users by Login-ID, the key the jtel side uses."""
+        return {user.login: user for user in self.users}

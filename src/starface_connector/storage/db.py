@@ -1,0 +1,147 @@
+"""Engines, migrations and first-start seeding for SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain.parameters import DEFAULTS
+from .tables import BatchLockRow, ParameterRow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
+
+
+class DatabaseError(RuntimeError):
+    """The configured database cannot be used; the message is one line for a person."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_url(raw: str) -> URL:
+    """Parse and check a database URL; plain ``postgresql://`` and ``mysql://`` pick our drivers."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise DatabaseError(
+            f"not a database URL: {raw!r} (expected e.g. sqlite:///path/connector.db, "
+            "postgresql://user@host/db or mysql://user@host/db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in SUPPORTED:
+        raise DatabaseError(
+            f"unsupported database {backend!r}: use sqlite, postgresql or mysql/mariadb"
+        )
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if backend in ("mysql", "mariadb") and "+" not in url.drivername:
+        url = url.set(drivername="mysql+pymysql")
+    if backend in ("mysql", "mariadb") and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def describe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(raw_url: str, **kwargs: Any) -> Engine:
+    url = parse_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    options.update(kwargs)
+    try:
+        engine = create_engine(url, **options)
+    except NoSuchModuleError as exc:  # pragma: no cover - drivers are dependencies
+        raise DatabaseError(f"no driver for {describe(url)}: {exc}") from None
+    return engine
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
+        url = url.set(database=str(path))
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed batch survives a power cut, which is what a 200 promises.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(f"cannot reach database {describe(engine.url)}: {detail}") from None
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", describe(engine.url).replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply all migrations, then seed the rows every installation needs."""
+    check_connection(engine)
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with Session(engine) as session, session.begin():
+        present = set(session.scalars(select(ParameterRow.name)))
+        for name, value in DEFAULTS.items():
+            if name not in present:
+                session.add(ParameterRow(name=name, value=value))
+        if session.get(BatchLockRow, 1) is None:
+            session.add(BatchLockRow(id=1, batches=0))
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def locked_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction that first takes the connector-wide write lock.
+
+    Taking a row lock as the first statement serialises writers on all three databases (and
+    on SQLite makes the transaction a writer before it reads), so no batch works from state
+    another batch is about to change.
+    """
+    with factory() as session, session.begin():
+        session.execute(
+            update(BatchLockRow)
+            .where(BatchLockRow.id == 1)
+            .values(batches=BatchLockRow.batches + 1)
+        )
+        yield session
