@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
+from ..service.importer import Importer
+from ..starface.models import PbxSnapshot
 from ..storage.db import session_factory
 from . import jtel, starface
 
@@ -36,7 +39,14 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(engine: Engine, *, max_body_bytes: int = 8 * 1024 * 1024) -> FastAPI:
+def create_app(
+    engine: Engine,
+    *,
+    max_body_bytes: int = 8 * 1024 * 1024,
+    pbx_fetch: Callable[[], PbxSnapshot] | None = None,
+    importer: Importer | None = None,
+) -> FastAPI:
+    """``pbx_fetch`` reads the STARFACE snapshot for imports; None when no PBX is configured."""
     app = FastAPI(
         title="Starface Connector",
         version=__version__,
@@ -47,6 +57,8 @@ def create_app(engine: Engine, *, max_body_bytes: int = 8 * 1024 * 1024) -> Fast
     )
     app.state.engine = engine
     app.state.factory = session_factory(engine)
+    app.state.importer = importer or Importer(app.state.factory)
+    app.state.pbx_fetch = pbx_fetch
     app.include_router(starface.router)
     app.include_router(jtel.router)
 

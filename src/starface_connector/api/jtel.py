@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from ..domain.model import EventType, Outcome
 from ..domain.parameters import SPECS_BY_NAME, InvalidParameter
 from ..service import admin as admin_service
 from ..service.accounts import SYSADMIN, api_login, set_user_password
+from ..service.importer import ImportBusy
+from ..starface.errors import StarfaceError
 from ..storage import queries
 from .deps import Admin, CurrentUser, Factory
 from .schemas import (
@@ -139,6 +141,36 @@ def list_events(
             after_id=after_id,
         )
     return {"items": items}
+
+
+@router.post("/import", tags=["import"])
+def run_import(
+    request: Request,
+    _: Admin,
+    dry_run: Annotated[bool, Query(alias="dryRun")] = False,
+) -> dict[str, Any]:
+    """Import from STARFACE now; with dryRun=true only report the difference."""
+    fetch = request.app.state.pbx_fetch
+    if fetch is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "no STARFACE configured: set STARFACE_CONNECTOR_STARFACE_URL, _LOGIN and _PASSWORD",
+        )
+    try:
+        report = request.app.state.importer.run(fetch, dry_run=dry_run, trigger="api")
+    except ImportBusy as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except StarfaceError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
+    return report.as_json()
+
+
+@router.get("/imports", tags=["import"])
+def list_imports(
+    _: Admin, factory: Factory, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[dict[str, Any]]:
+    with factory() as session:
+        return queries.list_imports(session, limit)
 
 
 def _user_or_404(factory: Factory, users_uid: str) -> dict[str, Any]:

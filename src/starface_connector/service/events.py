@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..domain.model import CreateUser, Event, GroupUpdate, Outcome, PasswordPolicy
+from ..domain.model import Change, CreateUser, Event, GroupUpdate, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters
 from ..domain.rules import World, apply, decide
 from ..storage.db import locked_transaction, utcnow
@@ -36,7 +36,11 @@ class EventResult:
     event_id: str | None
     outcome: Outcome
     reason: str
-    changed: bool = False
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
 
 
 def apply_batch(
@@ -61,9 +65,14 @@ def run_batch(
     params: Parameters,
     *,
     source: str,
-    audit_unchanged: bool = True,
+    reconcile: bool = False,
 ) -> list[EventResult]:
-    """Decide every event against ``world`` and write the outcome into ``session``."""
+    """Decide every event against ``world`` and write the outcome into ``session``.
+
+    ``reconcile`` is for imports: their events are synthesised from a PBX snapshot, so their
+    ids are not remembered, and an event that changes nothing is neither applied (no clock
+    moves) nor audited, which makes a second import write nothing at all.
+    """
     before = snapshot(world)
     now = utcnow()
     results: list[EventResult] = []
@@ -78,15 +87,16 @@ def run_batch(
             results.append(result)
             continue
         decision = decide(item, world, params)
-        apply(world, item, decision)
+        if not (reconcile and not decision.changes):
+            apply(world, item, decision)
+        if reconcile:
+            world.seen.discard(item.event_id)
         for change in decision.changes:
             if isinstance(change, CreateUser):
                 password_hashes[change.login] = _initial_password_hash(change)
-        result = EventResult(
-            item.event_id, decision.outcome, decision.reason, bool(decision.changes)
-        )
+        result = EventResult(item.event_id, decision.outcome, decision.reason, decision.changes)
         results.append(result)
-        if audit_unchanged or result.changed:
+        if not reconcile or result.changed:
             audit.append(
                 _audit(
                     now,

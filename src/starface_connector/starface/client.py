@@ -474,8 +474,8 @@ class StarfaceClient:
     def fetch_snapshot(self) -> PbxSnapshot:
         """Read users, admin flags, phone numbers and groups into one :class:`PbxSnapshot`.
 
-        Costs 6 requests plus one per group (no per-user requests); independent requests and
-        the group details run in parallel, at most ``concurrency`` at a time.
+        Costs 5 requests plus one per group (plus 2 to log in; never one per user); independent
+        requests and the group details run in parallel, at most ``concurrency`` at a time.
         """
         self._current_token()  # log in once before fanning out
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="starface") as pool:
@@ -483,7 +483,7 @@ class StarfaceClient:
                 users_f = pool.submit(self.users)
                 admins_f = pool.submit(self.admin_user_ids)
                 numbers_f = pool.submit(self.phone_numbers_by_user)
-                group_items = self.groups()
+                group_items = pool.submit(self.groups).result()
                 group_ids = []
                 for item in group_items:
                     if not _is_int(item.get("id")):

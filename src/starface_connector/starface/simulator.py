@@ -210,6 +210,7 @@ class SimulatedPbx:
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._users: dict[int, _SimUser] = {}
+        self._user_by_login: dict[str, int] = {}
         self._groups: dict[int, _SimGroup] = {}
         self._numbers: dict[int, _SimNumber] = {}
         self._grants: dict[int, set[int]] = {pid: set() for pid, _, _ in _PERMISSIONS}
@@ -220,6 +221,8 @@ class SimulatedPbx:
         self._next_group_extension = 80000
         self._version = 0
         self._cache: dict[Any, bytes] = {}
+        self._group_number_index: dict[int, list[_SimNumber]] | None = None
+        self._fragment_index: dict[int, tuple[bytes, bytes]] | None = None
 
     # ----------------------------------------------------------------- generation
     @classmethod
@@ -298,6 +301,8 @@ class SimulatedPbx:
     def _touch(self) -> None:
         self._version += 1
         self._cache.clear()
+        self._group_number_index = None
+        self._fragment_index = None
 
     # ----------------------------------------------------------------- reading
     @property
@@ -319,10 +324,7 @@ class SimulatedPbx:
     def user_id_for_login(self, login: str) -> int:
         """Map a Login-ID to the user id; KeyError if unknown."""
         with self._lock:
-            for user in self._users.values():
-                if user.login == login:
-                    return user.id
-        raise KeyError(login)
+            return self._user_by_login[login]
 
     def admin_ids(self) -> set[int]:
         """Ids of users holding the administration permission."""
@@ -417,6 +419,7 @@ class SimulatedPbx:
         self._users[user_id] = _SimUser(
             user_id, login, first_name, family_name, email, language, person_id
         )
+        self._user_by_login[login] = user_id
         for number in phone_numbers:
             self._new_number(number, user_id=user_id)
         for pid in _DEFAULT_PERMISSION_IDS:
@@ -428,9 +431,9 @@ class SimulatedPbx:
     def _check_login_free(self, login: str, owner: int | None) -> None:
         if not login:
             raise ValueError("login must not be empty")
-        for user in self._users.values():
-            if user.login == login and user.id != owner:
-                raise ValueError(f"login {login!r} is already used by user {user.id}")
+        holder = self._user_by_login.get(login)
+        if holder is not None and holder != owner:
+            raise ValueError(f"login {login!r} is already used by user {holder}")
 
     def update_user(
         self,
@@ -448,6 +451,8 @@ class SimulatedPbx:
             user = self._users[user_id]
             if login is not None:
                 self._check_login_free(login, user_id)
+                del self._user_by_login[user.login]
+                self._user_by_login[login] = user_id
                 user.login = login
             if first_name is not None:
                 user.first_name = first_name
@@ -470,7 +475,8 @@ class SimulatedPbx:
     def delete_user(self, user_id: int) -> None:
         """Remove a user with its group memberships, permissions and phone numbers."""
         with self._lock:
-            del self._users[user_id]
+            user = self._users.pop(user_id)
+            del self._user_by_login[user.login]
             for group in self._groups.values():
                 group.member_ids.discard(user_id)
             for holders in self._grants.values():
@@ -527,6 +533,17 @@ class SimulatedPbx:
                 self._cache[key] = data
             return data
 
+    def _numbers_by_group(self) -> dict[int, list[_SimNumber]]:
+        """Group numbers per group id, built once per state version (callers hold the lock)."""
+        index = self._group_number_index
+        if index is None:
+            index = {}
+            for num in sorted(self._numbers.values(), key=lambda n: n.id):
+                if num.group_id is not None:
+                    index.setdefault(num.group_id, []).append(num)
+            self._group_number_index = index
+        return index
+
     def _users_sorted(self) -> list[_SimUser]:
         return sorted(self._users.values(), key=lambda u: u.id)
 
@@ -556,14 +573,12 @@ class SimulatedPbx:
         """``GET /groups``: ``GroupListItem`` objects."""
 
         def build() -> list[dict[str, Any]]:
-            internal = {
-                n.group_id: n.number for n in self._numbers.values() if n.group_id is not None
-            }
+            by_group = self._numbers_by_group()
             items = []
             for group in sorted(self._groups.values(), key=lambda g: g.id):
                 item: dict[str, Any] = {"id": group.id, "groupname": group.name}
-                if group.id in internal:
-                    item["groupinternalnumber"] = internal[group.id]
+                if by_group.get(group.id):
+                    item["groupinternalnumber"] = by_group[group.id][0].number
                 items.append(item)
             return items
 
@@ -577,39 +592,53 @@ class SimulatedPbx:
         assignment dialog of a PBX does.
         """
 
-        def build() -> dict[str, Any]:
-            group = self._groups[group_id]
-            users = (
-                self._users_sorted()
-                if list_unassigned
-                else sorted((self._users[m] for m in group.member_ids), key=lambda u: u.id)
-            )
-            numbers = [n for n in self._numbers.values() if n.group_id == group_id]
-            return {
-                "id": group.id,
-                "groupId": str(group.id),
-                "name": group.name,
-                "chatGroup": False,
-                "voicemail": False,
-                "assignableNumbers": [
-                    {"id": n.id, "assigned": True, "extension": n.number, "intern": True}
-                    for n in numbers
-                ],
-                "assignableUsers": [
-                    {
-                        "id": u.id,
-                        "firstname": u.first_name,
-                        "lastname": u.family_name,
-                        "assigned": u.id in group.member_ids,
-                    }
-                    for u in users
-                ],
-            }
-
         with self._lock:
-            if group_id not in self._groups:
+            group = self._groups.get(group_id)
+            if group is None:
                 return None
-            return self._cached(("group", group_id, list_unassigned), build)
+            key = ("group", group_id, list_unassigned)
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            numbers = self._numbers_by_group().get(group_id, [])
+            head = _dumps(
+                {
+                    "id": group.id,
+                    "groupId": str(group.id),
+                    "name": group.name,
+                    "chatGroup": False,
+                    "voicemail": False,
+                    "assignableNumbers": [
+                        {"id": n.id, "assigned": True, "extension": n.number, "intern": True}
+                        for n in numbers
+                    ],
+                }
+            )
+            # Splice pre-rendered user entries in: with list_unassigned a 10k-user PBX would
+            # otherwise build and encode 10k dicts per group.
+            fragments = self._assignable_fragments()
+            members = group.member_ids
+            if list_unassigned:
+                entries = [frag[uid in members] for uid, frag in fragments.items()]
+            else:
+                entries = [fragments[uid][True] for uid in sorted(members)]
+            body = head[:-1] + b',"assignableUsers":[' + b",".join(entries) + b"]}"
+            self._cache[key] = body
+            return body
+
+    def _assignable_fragments(self) -> dict[int, tuple[bytes, bytes]]:
+        """Per user id (ascending): its ``AssignableUser`` JSON with assigned false / true."""
+        fragments = self._fragment_index
+        if fragments is None:
+            fragments = {}
+            for user in self._users_sorted():
+                entry = {"id": user.id, "firstname": user.first_name, "lastname": user.family_name}
+                fragments[user.id] = (
+                    _dumps({**entry, "assigned": False}),
+                    _dumps({**entry, "assigned": True}),
+                )
+            self._fragment_index = fragments
+        return fragments
 
     def render_permissions(self) -> bytes:
         """``GET /permissions``: the ``PermissionInfo`` catalogue."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from .tables import AuditRow, GroupMemberRow, GroupRow, ParameterChangeRow, UserRow
+from .tables import AuditRow, GroupMemberRow, GroupRow, ImportRunRow, ParameterChangeRow, UserRow
 
 
 def _user_json(row: UserRow, groups: list[str]) -> dict[str, Any]:
@@ -137,6 +137,22 @@ def list_parameter_changes(session: Session, limit: int = 100) -> list[dict[str,
             "oldValue": r.old_value,
             "newValue": r.new_value,
             "actor": r.actor,
+        }
+        for r in rows
+    ]
+
+
+def list_imports(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    rows = session.scalars(select(ImportRunRow).order_by(ImportRunRow.id.desc()).limit(limit))
+    return [
+        {
+            "id": r.id,
+            "startedAt": _iso(r.started_at),
+            "finishedAt": _iso(r.finished_at),
+            "trigger": r.trigger,
+            "dryRun": r.dry_run,
+            "status": r.status,
+            "summary": r.summary,
         }
         for r in rows
     ]

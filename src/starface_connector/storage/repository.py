@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -35,7 +35,28 @@ def load_parameters(session: Session) -> Parameters:
     return Parameters.from_strings({name: value for name, value in rows})
 
 
-def user_state(row: UserRow) -> UserState:
+_ACD = {status.value: status for status in AcdStatus}
+_PHONE = {status.value: status for status in PhoneStatus}
+_users = UserRow.__table__.c
+# Core columns, not ORM attributes: plain rows load several times faster than entities.
+STATE_COLUMNS = (
+    _users.users_uid,
+    _users.first_name,
+    _users.last_name,
+    _users.email,
+    _users.language,
+    _users.phone_numbers,
+    _users.admin,
+    _users.acd_status,
+    _users.phone_status,
+    _users.profile_at,
+    _users.acd_at,
+    _users.phone_at,
+)
+
+
+def user_state(row: Any) -> UserState:
+    """From a row of STATE_COLUMNS (plain rows: loading ORM objects costs 4x as much)."""
     return UserState(
         login=row.users_uid,
         profile=Profile(
@@ -45,9 +66,9 @@ def user_state(row: UserRow) -> UserState:
             language=row.language,
             phone_numbers=tuple(row.phone_numbers or ()),
         ),
-        admin=row.admin,
-        acd_status=AcdStatus(row.acd_status),
-        phone_status=PhoneStatus(row.phone_status),
+        admin=bool(row.admin),
+        acd_status=_ACD[row.acd_status],
+        phone_status=_PHONE[row.phone_status],
         profile_at=row.profile_at,
         acd_at=row.acd_at,
         phone_at=row.phone_at,
@@ -90,20 +111,22 @@ def load_world(
         )
     wanted = sorted(set(logins))
     if all_users:
-        user_rows: Iterable[UserRow] = session.scalars(select(UserRow))
-        tomb_rows: Iterable[TombstoneRow] = session.scalars(select(TombstoneRow))
-        for row in user_rows:
+        for row in session.execute(select(*STATE_COLUMNS)):
             world.users[row.users_uid] = user_state(row)
-        for tomb in tomb_rows:
-            world.deleted_at[tomb.users_uid] = tomb.deleted_at
+        for login, deleted_at in session.execute(
+            select(TombstoneRow.users_uid, TombstoneRow.deleted_at)
+        ):
+            world.deleted_at[login] = deleted_at
     else:
         for part in chunks(wanted):
-            for row in session.scalars(select(UserRow).where(UserRow.users_uid.in_(part))):
+            for row in session.execute(select(*STATE_COLUMNS).where(_users.users_uid.in_(part))):
                 world.users[row.users_uid] = user_state(row)
-            for tomb in session.scalars(
-                select(TombstoneRow).where(TombstoneRow.users_uid.in_(part))
+            for login, deleted_at in session.execute(
+                select(TombstoneRow.users_uid, TombstoneRow.deleted_at).where(
+                    TombstoneRow.users_uid.in_(part)
+                )
             ):
-                world.deleted_at[tomb.users_uid] = tomb.deleted_at
+                world.deleted_at[login] = deleted_at
     groups = sorted(set(group_ids))
     selected: list[GroupRow] = []
     if all_groups:

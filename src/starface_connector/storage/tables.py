@@ -191,3 +191,19 @@ class BatchLockRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     batches: Mapped[int] = mapped_column(BigInteger)
+
+
+class ImportRunRow(Base):
+    """One import from STARFACE: the lease that keeps two imports apart, and its summary."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(32))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)

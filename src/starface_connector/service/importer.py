@@ -1,0 +1,298 @@
+"""Full import from STARFACE: the PBX snapshot becomes events that run through the same rules.
+
+Users become USER_UPDATE events, groups GROUP_UPDATE, jtel users missing from the PBX
+USER_DELETE, all stamped with the moment the snapshot was taken. So the six parameters apply
+exactly as for live events, and a live event newer than the snapshot makes the imported value
+stale instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain.model import (
+    CreateUser,
+    DeleteUser,
+    Event,
+    EventType,
+    GroupUpdate,
+    Outcome,
+    Profile,
+    UpsertGroup,
+    UserDelete,
+    UserUpdate,
+)
+from ..domain.rules import apply, decide
+from ..starface.models import PbxSnapshot
+from ..storage.db import locked_transaction, utcnow
+from ..storage.repository import load_parameters, load_world
+from ..storage.tables import ImportRunRow
+from .events import EventResult, run_batch
+
+Progress = Callable[[str, int, int], None]
+CHUNK_EVENTS = 1000
+LEASE = timedelta(hours=1)
+
+
+class ImportBusy(RuntimeError):
+    """Another import is running; imports never overlap."""
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    taken_at: datetime
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    groups_created: list[str] = field(default_factory=list)
+    groups_updated: list[str] = field(default_factory=list)
+    groups_unchanged: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+    stale: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    details: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        return (
+            len(self.created)
+            + len(self.updated)
+            + len(self.deleted)
+            + len(self.groups_created)
+            + len(self.groups_updated)
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dryRun": self.dry_run,
+            "takenAt": self.taken_at.isoformat().replace("+00:00", "Z"),
+            "changes": self.changes,
+            "users": {
+                "created": sorted(self.created),
+                "updated": sorted(self.updated),
+                "deleted": sorted(self.deleted),
+                "unchanged": self.unchanged,
+            },
+            "groups": {
+                "created": sorted(self.groups_created),
+                "updated": sorted(self.groups_updated),
+                "unchanged": self.groups_unchanged,
+            },
+            "ignored": dict(sorted(self.ignored.items())),
+            "stale": sorted(self.stale),
+            "rejected": sorted(self.rejected),
+            "details": self.details,
+        }
+
+
+def snapshot_events(snapshot: PbxSnapshot, jtel_logins: Sequence[str], at: datetime) -> list[Event]:
+    """The events that would bring jtel to the PBX's state (pure; ids name the run's moment)."""
+    stamp = at.strftime("%Y%m%dT%H%M%S.%f")
+    events: list[Event] = []
+    pbx_logins = set()
+    for user in snapshot.users:
+        pbx_logins.add(user.login)
+        events.append(
+            UserUpdate(
+                f"import:{stamp}:user:{user.login}",
+                at,
+                user.login,
+                Profile(
+                    user.first_name,
+                    user.family_name,
+                    user.email,
+                    user.language,
+                    tuple(user.phone_numbers),
+                ),
+                user.admin,
+            )
+        )
+    for login in sorted(set(jtel_logins) - pbx_logins):
+        events.append(UserDelete(f"import:{stamp}:delete:{login}", at, login))
+    for group in snapshot.groups:
+        events.append(
+            GroupUpdate(
+                f"import:{stamp}:group:{group.id}",
+                at,
+                str(group.id),
+                group.name,
+                tuple(group.member_logins),
+            )
+        )
+    return events
+
+
+class Importer:
+    """Runs imports one at a time, in this process (a lock) and across instances (a lease row)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self._local = threading.Lock()
+
+    def run(
+        self,
+        fetch: Callable[[], PbxSnapshot],
+        *,
+        dry_run: bool = False,
+        trigger: str = "cli",
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        if not self._local.acquire(blocking=False):
+            raise ImportBusy("an import is already running")
+        try:
+            run_id = self._take_lease(trigger, dry_run)
+            status = "failed"
+            report: ImportReport | None = None
+            try:
+                taken_at = utcnow()
+                if progress:
+                    progress("fetch", 0, 1)
+                snapshot = fetch()
+                if progress:
+                    progress("fetch", 1, 1)
+                report = self._apply(snapshot, taken_at, dry_run, progress)
+                status = "done"
+                return report
+            finally:
+                self._release_lease(run_id, status, report)
+        finally:
+            self._local.release()
+
+    def _take_lease(self, trigger: str, dry_run: bool) -> int:
+        with locked_transaction(self.factory) as session:
+            now = utcnow()
+            running = session.scalar(
+                select(ImportRunRow.id).where(
+                    ImportRunRow.status == "running", ImportRunRow.started_at > now - LEASE
+                )
+            )
+            if running is not None:
+                raise ImportBusy(f"import {running} is still running")
+            row = ImportRunRow(started_at=now, trigger=trigger, dry_run=dry_run, status="running")
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def _release_lease(self, run_id: int, status: str, report: ImportReport | None) -> None:
+        summary = None
+        if report is not None:
+            summary = {k: v for k, v in report.as_json().items() if k != "details"}
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(ImportRunRow)
+                .where(ImportRunRow.id == run_id)
+                .values(status=status, finished_at=utcnow(), summary=summary)
+            )
+
+    def _apply(
+        self,
+        snapshot: PbxSnapshot,
+        taken_at: datetime,
+        dry_run: bool,
+        progress: Progress | None,
+    ) -> ImportReport:
+        """Decide the whole import in memory first, then write only what changes.
+
+        The first pass folds every event over the current state (that is the dry run, and the
+        report). The second applies the changing events in short locked transactions, where
+        they are decided again against fresh state, so a live event that arrived meanwhile
+        still wins; users come first, then deletions, then groups.
+        """
+        with self.factory() as session:
+            params = load_parameters(session)
+            world = load_world(
+                session, event_ids=(), logins=(), group_ids=(), all_users=True, all_groups=True
+            )
+        events = snapshot_events(snapshot, list(world.users), taken_at)
+        report = ImportReport(dry_run=dry_run, taken_at=taken_at)
+        changing: list[Event] = []
+        planned: list[EventResult] = []
+        for event in events:
+            decision = decide(event, world, params)
+            result = EventResult(
+                event.event_id, decision.outcome, decision.reason, decision.changes
+            )
+            if decision.changes:
+                apply(world, event, decision)
+                changing.append(event)
+                planned.append(result)
+            else:
+                _tally(report, event, result)
+        if dry_run:
+            for event, result in zip(changing, planned, strict=True):
+                _tally(report, event, result)
+            return report
+        done = 0
+        for chunk in _chunks(changing, CHUNK_EVENTS):
+            for event, result in zip(chunk, self._apply_chunk(chunk), strict=True):
+                _tally(report, event, result)
+            done += len(chunk)
+            if progress:
+                progress("apply", done, len(changing))
+        return report
+
+    def _apply_chunk(self, chunk: Sequence[Event]) -> list[EventResult]:
+        with locked_transaction(self.factory) as session:
+            params = load_parameters(session)
+            world = load_world(
+                session,
+                event_ids=(),
+                logins=_logins(chunk),
+                group_ids=(e.group_id for e in chunk if isinstance(e, GroupUpdate)),
+            )
+            return run_batch(session, world, chunk, params, source="import", reconcile=True)
+
+
+def _logins(events: Sequence[Event]) -> set[str]:
+    logins: set[str] = set()
+    for event in events:
+        if isinstance(event, GroupUpdate):
+            logins.update(event.members)
+        else:
+            logins.add(event.login)
+    return logins
+
+
+def _chunks(events: list[Event], size: int) -> list[list[Event]]:
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
+def _tally(report: ImportReport, event: Event, result: EventResult) -> None:
+    subject = event.group_id if isinstance(event, GroupUpdate) else event.login
+    if result.outcome is Outcome.IGNORED:
+        report.ignored[result.reason] += 1
+        return
+    if result.outcome is Outcome.STALE:
+        report.stale.append(subject)
+        report.details.append({"subject": subject, "outcome": "stale", "reason": result.reason})
+        return
+    if result.outcome is Outcome.REJECTED:
+        report.rejected.append(subject)
+        report.details.append({"subject": subject, "outcome": "rejected", "reason": result.reason})
+        return
+    if not result.changes:
+        if event.type is EventType.GROUP_UPDATE:
+            report.groups_unchanged += 1
+        else:
+            report.unchanged += 1
+        return
+    report.details.append({"subject": subject, "outcome": "changed", "reason": result.reason})
+    first = result.changes[0]
+    if isinstance(first, CreateUser):
+        report.created.append(subject)
+    elif isinstance(first, DeleteUser):
+        report.deleted.append(subject)
+    elif isinstance(first, UpsertGroup):
+        (report.groups_created if first.created else report.groups_updated).append(subject)
+    else:
+        report.updated.append(subject)
