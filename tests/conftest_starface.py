@@ -219,9 +219,7 @@ def spec_violations(exchanges: list[Exchange]) -> list[str]:
         try:
             spec.validate_response(request, _SpecResponse(ex))
         except Exception as exc:
-            problems.append(
-                f"response {where}: {type(exc).__name__}: {exc} {exc.__cause__ or ''}"
-            )
+            problems.append(f"response {where}: {type(exc).__name__}: {exc} {exc.__cause__ or ''}")
     return problems
 
 

@@ -54,3 +54,10 @@ def can_log_in(c: Connector, username: str, password: str) -> bool:
     response = c.login(username, password)
     assert response.status_code in (200, 401), response.text
     return response.status_code == 200
+
+
+def get_user(c: Connector, login: str) -> dict[str, Any]:
+    """GET /api/v1/users/{login}; the user must exist."""
+    found = c.user(login)
+    assert found is not None, f"user {login} not found"
+    return found

@@ -137,9 +137,9 @@ def test_wrong_password_raises_auth_error_without_retrying(sim: Any) -> None:
 def test_unreachable_port_raises_one_line_unreachable() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     started = time.monotonic()
-    with StarfaceClient(url, "admin", "pw", retries=2, backoff_base=0.001) as client:
-        with pytest.raises(StarfaceUnreachable) as caught:
-            client.users()
+    client = StarfaceClient(url, "admin", "pw", retries=2, backoff_base=0.001)
+    with client, pytest.raises(StarfaceUnreachable) as caught:
+        client.users()
     message = str(caught.value)
     assert "\n" not in message
     assert url in message and "gave up after 3 attempts" in message
@@ -156,7 +156,12 @@ def test_bad_url_raises_unreachable(url: str) -> None:
 
 @pytest.mark.parametrize(
     "given",
-    ["http://pbx.example", "http://pbx.example/", "http://pbx.example/rest", "http://pbx.example/rest/"],
+    [
+        "http://pbx.example",
+        "http://pbx.example/",
+        "http://pbx.example/rest",
+        "http://pbx.example/rest/",
+    ],
 )
 def test_base_url_is_normalised_to_rest(given: str) -> None:
     client = StarfaceClient(given, "admin", "pw")
@@ -223,6 +228,17 @@ def test_logout_invalidates_the_token(sim: Any) -> None:
         assert client.groups()
     assert sim.control.active_sessions == 0  # leaving the with block logged out again
     assert sim.calls("DELETE /login") == 2
+
+
+def test_close_does_not_hang_when_the_pbx_is_gone() -> None:
+    app = create_simulator_app(SimulatedPbx.generate(3, 0), password="pw")
+    with run_in_thread(app) as url:
+        client = StarfaceClient(url, "admin", "pw", retries=4, backoff_base=0.5)
+        client.login()
+    started = time.monotonic()
+    client.close()  # the logout fails once, quietly, without backoff
+    assert time.monotonic() - started < 1.0
+    assert client.token is None
 
 
 # --------------------------------------------------------------------------- snapshot
@@ -369,11 +385,11 @@ def test_tls_is_verified_by_default_and_accepts_a_ca_bundle(
 
 def test_fetch_snapshot_of_10k_users_and_200_groups_is_fast() -> None:
     pbx = SimulatedPbx.generate(10_000, 200, seed=42)
-    with run_in_thread(create_simulator_app(pbx, password="pw")) as url:
-        with StarfaceClient(url, "admin", "pw") as client:
-            started = time.perf_counter()
-            snapshot = client.fetch_snapshot()
-            elapsed = time.perf_counter() - started
+    app = create_simulator_app(pbx, password="pw")
+    with run_in_thread(app) as url, StarfaceClient(url, "admin", "pw") as client:
+        started = time.perf_counter()
+        snapshot = client.fetch_snapshot()
+        elapsed = time.perf_counter() - started
     assert len(snapshot.users) == 10_000 and len(snapshot.groups) == 200
     assert snapshot == pbx.snapshot()
     assert elapsed < 4.0, f"fetch_snapshot took {elapsed:.2f} s"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
     TypeAdapter,
     ValidationError,
@@ -34,8 +36,17 @@ from ..service.events import Incoming, Malformed
 MAX_EVENTS = 1000
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
-Login = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-Text = Annotated[StrictStr, Field(max_length=200)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it everywhere so all backends agree
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+NO_NUL = AfterValidator(_no_nul)
+Login = Annotated[StrictStr, Field(min_length=1, max_length=128), NO_NUL]
+Text = Annotated[StrictStr, Field(max_length=200), NO_NUL]
 
 
 class _Wire(BaseModel):
@@ -43,7 +54,7 @@ class _Wire(BaseModel):
 
 
 class _EventBase(_Wire):
-    event_id: Annotated[StrictStr, Field(alias="eventId", min_length=1, max_length=128)]
+    event_id: Annotated[StrictStr, Field(alias="eventId", min_length=1, max_length=128), NO_NUL]
     occurred_at: Annotated[StrictStr, Field(alias="occurredAt")]
 
     @field_validator("occurred_at")
@@ -52,9 +63,13 @@ class _EventBase(_Wire):
         if not RFC3339.match(value):
             raise ValueError("must be RFC 3339 with an offset, e.g. 2026-11-25T10:00:00Z")
         try:
-            datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+            moment = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
         except ValueError:
             raise ValueError("is not a valid date and time") from None
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
         return value
 
     def moment(self) -> datetime:
@@ -65,11 +80,11 @@ class WireUser(_Wire):
     login: Login
     first_name: Annotated[Text, Field(alias="firstName")]
     family_name: Annotated[Text, Field(alias="familyName")]
-    email: Annotated[StrictStr, Field(max_length=320)]
-    language: Annotated[StrictStr, Field(max_length=32)]
+    email: Annotated[StrictStr, Field(max_length=320), NO_NUL]
+    language: Annotated[StrictStr, Field(max_length=32), NO_NUL]
     admin: StrictBool
     phone_numbers: Annotated[
-        list[Annotated[StrictStr, Field(max_length=64)]], Field(alias="phoneNumbers")
+        list[Annotated[StrictStr, Field(max_length=64), NO_NUL]], Field(alias="phoneNumbers")
     ] = []
 
 
@@ -84,7 +99,7 @@ class WireUserDelete(_EventBase):
 
 
 class WireGroup(_Wire):
-    id: Annotated[StrictStr | int, Field()]
+    id: Annotated[StrictStr | StrictInt, Field()]
     name: Text
     members: list[Login]
 
@@ -93,6 +108,7 @@ class WireGroup(_Wire):
     def _id_text(cls, value: str | int) -> str | int:
         if isinstance(value, bool) or not str(value) or len(str(value)) > 128:
             raise ValueError("must be a string of 1 to 128 characters or an integer")
+        _no_nul(str(value))
         return value
 
 
@@ -188,7 +204,10 @@ def _login_of(raw: dict[str, Any]) -> str | None:
 
 
 def _short(value: Any, limit: int) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+    """A raw field fit to be echoed and audited as is, or None."""
+    if isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value:
+        return value
+    return None
 
 
 class EventResultOut(_Wire):
@@ -202,7 +221,7 @@ class BatchResultOut(_Wire):
 
 
 class SessionIn(_Wire):
-    login: StrictStr
+    login: Annotated[StrictStr, NO_NUL]
     password: StrictStr
 
 
@@ -212,7 +231,7 @@ class SessionOut(_Wire):
 
 
 class LoginIn(_Wire):
-    username: StrictStr
+    username: Annotated[StrictStr, NO_NUL]
     password: StrictStr
 
 

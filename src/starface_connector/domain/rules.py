@@ -108,13 +108,9 @@ def _user_update(event: UserUpdate, world: World, params: Parameters) -> Decisio
     clock = Clock(Aspect.PROFILE, event.login, event.occurred_at)
     user = world.users.get(event.login)
     if user is None:
-        deleted = world.deleted_at.get(event.login)
-        if deleted is not None and event.occurred_at < deleted:
-            return Decision(
-                Outcome.STALE,
-                f"stale: user {event.login} was deleted at {_iso(deleted)}, "
-                f"after this event ({_iso(event.occurred_at)})",
-            )
+        stale = _before_deletion(event.login, event.occurred_at, world)
+        if stale:
+            return stale
         admin = False if params.ignore_user_security else event.admin
         policy = PasswordPolicy.USERS_UID if params.user_password_set_uid else PasswordPolicy.RANDOM
         password_note = (
@@ -203,6 +199,7 @@ def _group_update(event: GroupUpdate, world: World, params: Parameters) -> Decis
             changes = (UpsertGroup(event.group_id, event.name, members, created=False),)
         else:
             notes, changes = ["no change"], ()
+    notes[-1] += f" ({IGNORE_GROUP_UPDATE}=0)"
     if unknown:
         notes.append("unknown login(s) not added: " + ", ".join(unknown))
     return Decision(Outcome.APPLIED, "; ".join(notes), changes, clock)
@@ -214,20 +211,27 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
         return _unknown_user(event.login)
     if params.ignore_user_status:
         return _ignored(IGNORE_USER_STATUS)
-    stale = _stale(Aspect.ACD_STATUS, user.acd_at, event.occurred_at)
+    stale = _before_deletion(event.login, event.occurred_at, world) or _stale(
+        Aspect.ACD_STATUS, user.acd_at, event.occurred_at
+    )
     if stale:
         return stale
     clock = Clock(Aspect.ACD_STATUS, event.login, event.occurred_at)
     if event.status is LoginStatus.LOGGED_IN:
         if user.acd_status is AcdStatus.PAUSE:
             return Decision(
-                Outcome.APPLIED, "no change: LOGGED_IN leaves an agent on PAUSE", (), clock
+                Outcome.APPLIED,
+                f"no change: LOGGED_IN leaves an agent on PAUSE ({IGNORE_USER_STATUS}=0)",
+                (),
+                clock,
             )
         target = AcdStatus.CALLS_AND_MEDIA
     else:
         target = AcdStatus.LOGGED_OFF
     if user.acd_status is target:
-        return Decision(Outcome.APPLIED, f"no change: already {target}", (), clock)
+        return Decision(
+            Outcome.APPLIED, f"no change: already {target} ({IGNORE_USER_STATUS}=0)", (), clock
+        )
     return Decision(
         Outcome.APPLIED,
         f"ACD status {user.acd_status} -> {target} ({event.status}; {IGNORE_USER_STATUS}=0)",
@@ -240,7 +244,9 @@ def _phone_status(event: PhoneStatusChange, world: World) -> Decision:
     user = world.users.get(event.login)
     if user is None:
         return _unknown_user(event.login)
-    stale = _stale(Aspect.PHONE_STATUS, user.phone_at, event.occurred_at)
+    stale = _before_deletion(event.login, event.occurred_at, world) or _stale(
+        Aspect.PHONE_STATUS, user.phone_at, event.occurred_at
+    )
     if stale:
         return stale
     clock = Clock(Aspect.PHONE_STATUS, event.login, event.occurred_at)
@@ -278,6 +284,19 @@ def _stale(aspect: Aspect, last: datetime | None, occurred_at: datetime) -> Deci
             Outcome.STALE,
             f"stale: occurredAt {_iso(occurred_at)} is older than the last applied "
             f"{aspect} event ({_iso(last)})",
+        )
+    return None
+
+
+def _before_deletion(login: str, occurred_at: datetime, world: World) -> Decision | None:
+    """An event older than the user's deletion belongs to the deleted user, never to a user
+    re-created under the same login (the deletion also logged the agent off)."""
+    deleted = world.deleted_at.get(login)
+    if deleted is not None and occurred_at < deleted:
+        return Decision(
+            Outcome.STALE,
+            f"stale: user {login} was deleted at {_iso(deleted)}, "
+            f"after this event ({_iso(occurred_at)})",
         )
     return None
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
@@ -84,7 +84,7 @@ class _Transient(Exception):
         self.error = error
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -189,8 +189,8 @@ class StarfaceClient:
     def close(self) -> None:
         """End the PBX session (best effort) and release connections."""
         try:
-            self.logout()
-        except StarfaceError as exc:
+            self._logout(retry=False)  # one try: closing must not hang on a dead PBX
+        except (StarfaceError, _Transient) as exc:
             log.debug("logout during close failed: %s", exc)
         finally:
             self._http.close()
@@ -203,7 +203,7 @@ class StarfaceClient:
     # ----------------------------------------------------------------- transport
     def _delay(self, attempt: int) -> float:
         """Exponential backoff with jitter (half fixed, half random) so clients spread out."""
-        step = min(_MAX_BACKOFF, self._backoff_base * (2**attempt))
+        step = min(_MAX_BACKOFF, self._backoff_base * (2.0**attempt))
         return step / 2 + self._jitter.uniform(0, step / 2)
 
     def _retrying(self, operation: Callable[[], _T]) -> _T:
@@ -363,11 +363,15 @@ class StarfaceClient:
 
     def logout(self) -> None:
         """End the session (``DELETE /login``); a no-op when not logged in."""
+        self._logout(retry=True)
+
+    def _logout(self, *, retry: bool) -> None:
         with self._token_lock:
             token, self._token = self._token, None
         if token is None:
             return
-        response = self._retrying(lambda: self._attempt("DELETE", "/login", token=token))
+        call = functools.partial(self._attempt, "DELETE", "/login", token=token)
+        response = self._retrying(call) if retry else call()
         if response.status_code not in (200, 204, 401):
             raise StarfaceProtocolError(
                 f"STARFACE at {self.base_url} answered DELETE /login with unexpected "

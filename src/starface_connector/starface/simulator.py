@@ -50,9 +50,11 @@ from starface_connector.starface.models import PbxGroup, PbxSnapshot, PbxUser
 
 __all__ = [
     "ADMIN_PERMISSION",
+    "FAULT_HEADER",
     "SUPPORTED_API_VERSIONS",
     "SimulatedPbx",
     "SimulatorControl",
+    "compute_internal_secret",
     "create_simulator_app",
 ]
 
@@ -125,9 +127,12 @@ def _ascii_mail_part(name: str) -> str:
     return "".join(ch for ch in ascii_only if ch.isalnum() or ch in ".-")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as a PBX would send it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, as a PBX would send it (one shared encoder: cheap for small values)."""
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def compute_internal_secret(login: str, nonce: str, password: str) -> str:
@@ -222,7 +227,7 @@ class SimulatedPbx:
         self._version = 0
         self._cache: dict[Any, bytes] = {}
         self._group_number_index: dict[int, list[_SimNumber]] | None = None
-        self._fragment_index: dict[int, tuple[bytes, bytes]] | None = None
+        self._fragments: dict[tuple[int, bool], bytes] = {}
 
     # ----------------------------------------------------------------- generation
     @classmethod
@@ -302,7 +307,7 @@ class SimulatedPbx:
         self._version += 1
         self._cache.clear()
         self._group_number_index = None
-        self._fragment_index = None
+        self._fragments.clear()
 
     # ----------------------------------------------------------------- reading
     @property
@@ -616,29 +621,29 @@ class SimulatedPbx:
             )
             # Splice pre-rendered user entries in: with list_unassigned a 10k-user PBX would
             # otherwise build and encode 10k dicts per group.
-            fragments = self._assignable_fragments()
             members = group.member_ids
             if list_unassigned:
-                entries = [frag[uid in members] for uid, frag in fragments.items()]
+                entries = [self._fragment(uid, uid in members) for uid in sorted(self._users)]
             else:
-                entries = [fragments[uid][True] for uid in sorted(members)]
+                entries = [self._fragment(uid, True) for uid in sorted(members)]
             body = head[:-1] + b',"assignableUsers":[' + b",".join(entries) + b"]}"
             self._cache[key] = body
             return body
 
-    def _assignable_fragments(self) -> dict[int, tuple[bytes, bytes]]:
-        """Per user id (ascending): its ``AssignableUser`` JSON with assigned false / true."""
-        fragments = self._fragment_index
-        if fragments is None:
-            fragments = {}
-            for user in self._users_sorted():
-                entry = {"id": user.id, "firstname": user.first_name, "lastname": user.family_name}
-                fragments[user.id] = (
-                    _dumps({**entry, "assigned": False}),
-                    _dumps({**entry, "assigned": True}),
-                )
-            self._fragment_index = fragments
-        return fragments
+    def _fragment(self, user_id: int, assigned: bool) -> bytes:
+        """A user's ``AssignableUser`` JSON, rendered once per state version."""
+        key = (user_id, assigned)
+        fragment = self._fragments.get(key)
+        if fragment is None:
+            user = self._users[user_id]
+            entry = {
+                "id": user.id,
+                "firstname": user.first_name,
+                "lastname": user.family_name,
+                "assigned": assigned,
+            }
+            fragment = self._fragments[key] = _dumps(entry)
+        return fragment
 
     def render_permissions(self) -> bytes:
         """``GET /permissions``: the ``PermissionInfo`` catalogue."""

@@ -49,13 +49,15 @@ def _groups_of(session: Session, logins: list[str]) -> dict[str, list[str]]:
 def list_users(session: Session, *, search: str, limit: int, offset: int) -> dict[str, Any]:
     query = select(UserRow)
     if search:
-        pattern = f"%{search.lower()}%"
+        # the search text is literal: '_' and '%' are not wildcards
+        literal = search.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = f"%{literal}%"
         query = query.where(
             or_(
-                func.lower(UserRow.users_uid).like(pattern),
-                func.lower(UserRow.first_name).like(pattern),
-                func.lower(UserRow.last_name).like(pattern),
-                func.lower(UserRow.email).like(pattern),
+                func.lower(UserRow.users_uid).like(pattern, escape="/"),
+                func.lower(UserRow.first_name).like(pattern, escape="/"),
+                func.lower(UserRow.last_name).like(pattern, escape="/"),
+                func.lower(UserRow.email).like(pattern, escape="/"),
             )
         )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -45,6 +45,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def exact_collation(dialect: Dialect) -> str:
+    """MariaDB/MySQL collation that compares byte for byte (NO PAD on MariaDB)."""
+    return "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_bin"
+
+
+class Key(TypeDecorator[str]):
+    """An identifier from STARFACE (Login-ID, eventId, group id): equal only if identical.
+
+    MariaDB's default collation folds case, accents and trailing spaces, which would make
+    'anna', 'Anna', 'änna' and 'anna ' one primary key there while they are four everywhere
+    else; key columns therefore use a binary collation on MariaDB and MySQL.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        length = self.impl_instance.length
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(
+                mysql.VARCHAR(length, collation=exact_collation(dialect))
+            )
+        return dialect.type_descriptor(String(length))
+
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -60,7 +85,7 @@ class Base(DeclarativeBase):
 class UserRow(Base):
     __tablename__ = "jtel_users"
 
-    users_uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    users_uid: Mapped[str] = mapped_column(Key(128), primary_key=True)
     first_name: Mapped[str] = mapped_column(String(200))
     last_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
@@ -82,14 +107,14 @@ class TombstoneRow(Base):
 
     __tablename__ = "user_tombstones"
 
-    users_uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    users_uid: Mapped[str] = mapped_column(Key(128), primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class GroupRow(Base):
     __tablename__ = "acd_groups"
 
-    group_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    group_id: Mapped[str] = mapped_column(Key(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -100,10 +125,10 @@ class GroupMemberRow(Base):
     __tablename__ = "acd_group_members"
 
     group_id: Mapped[str] = mapped_column(
-        String(128), ForeignKey("acd_groups.group_id", ondelete="CASCADE"), primary_key=True
+        Key(128), ForeignKey("acd_groups.group_id", ondelete="CASCADE"), primary_key=True
     )
     users_uid: Mapped[str] = mapped_column(
-        String(128), ForeignKey("jtel_users.users_uid", ondelete="CASCADE"), primary_key=True
+        Key(128), ForeignKey("jtel_users.users_uid", ondelete="CASCADE"), primary_key=True
     )
 
     __table_args__ = (Index("ix_acd_group_members_users_uid", "users_uid"),)
@@ -134,7 +159,7 @@ class SeenEventRow(Base):
 
     __tablename__ = "seen_events"
 
-    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(Key(128), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -148,10 +173,10 @@ class AuditRow(Base):
     )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(16))
-    event_id: Mapped[str | None] = mapped_column(String(128))
+    event_id: Mapped[str | None] = mapped_column(Key(128))
     type: Mapped[str | None] = mapped_column(String(32))
-    login: Mapped[str | None] = mapped_column(String(128))
-    group_id: Mapped[str | None] = mapped_column(String(128))
+    login: Mapped[str | None] = mapped_column(Key(128))
+    group_id: Mapped[str | None] = mapped_column(Key(128))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)

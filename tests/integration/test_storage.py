@@ -1,0 +1,559 @@
+"""The store on real SQLite, PostgreSQL and MariaDB: schema, transactions, concurrency, time.
+
+Everything here goes through the service and storage code the connector runs (``upgrade``,
+``apply_batch``, ``set_parameter``); the only instrumentation is an SQLAlchemy event listener
+that records which statements reached the database.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    event,
+    func,
+    inspect,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+from starface_connector.domain.model import (
+    AcdStatus,
+    Event,
+    GroupUpdate,
+    LoginStatus,
+    Outcome,
+    PhoneStatus,
+    PhoneStatusChange,
+    Profile,
+    UserStatusChange,
+    UserUpdate,
+)
+from starface_connector.domain.parameters import (
+    DEFAULTS,
+    IGNORE_GROUP_UPDATE,
+    IGNORE_USER_STATUS,
+)
+from starface_connector.service.admin import set_parameter
+from starface_connector.service.events import EventResult, Incoming, Malformed, apply_batch
+from starface_connector.storage import queries
+from starface_connector.storage.db import alembic_config, make_engine, session_factory, upgrade
+from starface_connector.storage.tables import (
+    AuditRow,
+    Base,
+    BatchLockRow,
+    GroupMemberRow,
+    GroupRow,
+    ParameterChangeRow,
+    ParameterRow,
+    SeenEventRow,
+    TombstoneRow,
+    UserRow,
+)
+from tests.conftest import reset, scratch_database
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def profile(first: str = "Anna", phone: str = "+49 30 1001") -> Profile:
+    return Profile(first, "Müller", "anna@example.com", "de", (phone,))
+
+
+def user_update(eid: str, login: str, t: datetime, first: str = "Anna") -> UserUpdate:
+    return UserUpdate(eid, t, login, profile(first), admin=False)
+
+
+def apply(engine: Engine, events: Sequence[Incoming]) -> list[EventResult]:
+    return apply_batch(session_factory(engine), list(events))
+
+
+def set_param(engine: Engine, name: str, value: str) -> None:
+    set_parameter(session_factory(engine), name, value, actor="test")
+
+
+STATE_TABLES = (
+    UserRow,
+    TombstoneRow,
+    GroupRow,
+    GroupMemberRow,
+    SeenEventRow,
+    AuditRow,
+    ParameterRow,
+    ParameterChangeRow,
+    BatchLockRow,
+)
+
+
+def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table the event path can write, in a stable order."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as connection:
+        for row_class in STATE_TABLES:
+            tbl = row_class.__table__
+            rows = connection.execute(select(tbl).order_by(*tbl.primary_key.columns))
+            state[tbl.name] = [tuple(row) for row in rows]
+    return state
+
+
+def scalar(engine: Engine, statement: Any) -> Any:
+    with Session(engine) as session:
+        return session.scalar(statement)
+
+
+def user_row(engine: Engine, login: str) -> UserRow | None:
+    with Session(engine) as session:
+        return session.get(UserRow, login)
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[tuple[list[str], list[str]]]:
+    """Record (attempted, completed) statements, each as its first three words."""
+    attempted: list[str] = []
+    completed: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        attempted.append(" ".join(statement.split()[:3]).upper())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        completed.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield attempted, completed
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+# ---- schema ---------------------------------------------------------------------------------
+
+
+def schema_differences(engine: Engine, metadata: MetaData) -> list[Any]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def collation_differences(engine: Engine) -> list[tuple[str, str, str | None, str | None]]:
+    """Alembic does not compare collations; key columns depend on them on MariaDB."""
+    found = []
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        for tbl in Base.metadata.sorted_tables:
+            reflected = {c["name"]: c["type"] for c in inspector.get_columns(tbl.name)}
+            for column in tbl.columns:
+                model_type = column.type.dialect_impl(engine.dialect)
+                if isinstance(model_type, TypeDecorator):
+                    model_type = model_type.impl_instance
+                if not isinstance(model_type, String):  # e.g. JSON, LONGTEXT on MariaDB
+                    continue
+                wanted = model_type.collation
+                present = getattr(reflected[column.name], "collation", None)
+                if wanted != present:
+                    found.append((tbl.name, column.name, wanted, present))
+    return found
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    reset(engine)
+    assert schema_differences(engine, Base.metadata) == []
+    assert collation_differences(engine) == []
+
+
+def test_schema_comparison_sees_a_real_difference(engine: Engine) -> None:
+    """The comparison above is not blind on this backend: a changed model shows up."""
+    reset(engine)
+    altered = MetaData(naming_convention=Base.metadata.naming_convention)
+    for tbl in Base.metadata.sorted_tables:
+        tbl.to_metadata(altered)
+    altered.tables["acd_groups"].c.name.type = String(150)
+    altered.tables["seen_events"].append_column(Column("extra", String(10), nullable=True))
+    differences = schema_differences(engine, altered)
+    kinds = sorted(
+        d[0] if isinstance(d, tuple) else d[0][0] for d in differences
+    )  # modify ops come wrapped in a list
+    assert kinds == ["add_column", "modify_type"], differences
+
+
+def test_upgrade_is_idempotent_and_keeps_data(engine: Engine) -> None:
+    reset(engine)
+    set_param(engine, IGNORE_USER_STATUS, "0")
+    apply(engine, [user_update("e1", "1001", at(1))])
+    before = dump(engine)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    upgrade(engine)
+    upgrade(engine)
+    assert dump(engine) == before
+    assert scalar(engine, select(ParameterRow.value).where(ParameterRow.name == IGNORE_USER_STATUS))
+    assert scalar(engine, select(func.count()).select_from(ParameterRow)) == 6
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == (head,)
+
+
+def test_upgrade_creates_a_fresh_database_and_runs_again(backend: str, tmp_path: Path) -> None:
+    with scratch_database(backend, tmp_path) as url:
+        fresh = make_engine(url)
+        try:
+            upgrade(fresh)
+            first = dump(fresh)
+            upgrade(fresh)
+            assert dump(fresh) == first
+            assert dict(first["system_parameters"]) == DEFAULTS
+            assert first["batch_lock"] == [(1, 0)]
+            assert schema_differences(fresh, Base.metadata) == []
+        finally:
+            fresh.dispose()
+
+
+# ---- one transaction per batch --------------------------------------------------------------
+
+
+POISON = "\ud800"  # a lone UTF-16 surrogate: valid in JSON and in a str, not encodable
+
+
+@pytest.mark.parametrize(
+    ("poisoned", "failing"),
+    [
+        (GroupUpdate("b4", at(2), "g2", "Support " + POISON, ("agent",)), "INSERT INTO ACD_GROUPS"),
+        (Malformed("b4-" + POISON, "NONSENSE", None, "rejected: test"), "INSERT INTO AUDIT_EVENTS"),
+    ],
+    ids=["group-name", "audit-entry"],
+)
+def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
+    engine: Engine, poisoned: Incoming, failing: str
+) -> None:
+    """One value of the batch cannot be encoded, so writing it fails, but only after other
+    rows of the batch (user insert and update, group, members) went to the database. The
+    whole batch must roll back."""
+    reset(engine)
+    set_param(engine, IGNORE_USER_STATUS, "0")
+    set_param(engine, IGNORE_GROUP_UPDATE, "0")
+    apply(engine, [user_update("setup", "agent", at(1))])
+    before = dump(engine)
+    batch: list[Incoming] = [
+        UserStatusChange("b1", at(2), "agent", LoginStatus.LOGGED_IN),
+        user_update("b2", "newcomer", at(2)),
+        GroupUpdate("b3", at(2), "g1", "Sales", ("agent", "newcomer")),
+        PhoneStatusChange("b5", at(2), "agent", PhoneStatus.BUSY),
+        poisoned,
+    ]
+    with statements(engine) as (attempted, completed), pytest.raises(Exception) as failure:
+        apply(engine, batch)
+    cause = failure.value if isinstance(failure.value, UnicodeError) else failure.value.__cause__
+    assert isinstance(cause, UnicodeEncodeError), repr(failure.value)
+    # the failure really came in the middle of persisting
+    assert "INSERT INTO JTEL_USERS" in completed
+    assert "UPDATE JTEL_USERS SET" in completed
+    assert "INSERT INTO ACD_GROUPS" in completed or failing == "INSERT INTO ACD_GROUPS"
+    assert attempted[-1] == failing
+    assert dump(engine) == before
+    # nothing was remembered either: the same events, without the poisoned one, now apply
+    results = apply(engine, batch[:-1])
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
+    agent = user_row(engine, "agent")
+    assert agent is not None
+    assert (agent.acd_status, agent.phone_status) == ("CALLS_AND_MEDIA", "BUSY")
+    with Session(engine) as session:
+        assert queries.list_groups(session)[0]["members"] == ["agent", "newcomer"]
+
+
+def test_a_committed_batch_is_complete(engine: Engine) -> None:
+    reset(engine)
+    set_param(engine, IGNORE_GROUP_UPDATE, "0")
+    results = apply(
+        engine,
+        [
+            user_update("c1", "a", at(1)),
+            user_update("c2", "b", at(1)),
+            GroupUpdate("c3", at(2), "g", "Team", ("a", "b", "ghost")),
+            PhoneStatusChange("c4", at(3), "ghost", PhoneStatus.IDLE),
+        ],
+    )
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 3 + [Outcome.REJECTED]
+    state = dump(engine)
+    assert [row[0] for row in state["jtel_users"]] == ["a", "b"]
+    assert state["acd_group_members"] == [("g", "a"), ("g", "b")]
+    assert [row[0] for row in state["seen_events"]] == ["c1", "c2", "c3", "c4"]
+    assert [(row[3], row[8]) for row in state["audit_events"]] == [
+        ("c1", "applied"),
+        ("c2", "applied"),
+        ("c3", "applied"),
+        ("c4", "rejected"),
+    ]
+
+
+# ---- concurrency ----------------------------------------------------------------------------
+
+
+def run_threads(count: int, work: Any) -> list[Any]:
+    barrier = threading.Barrier(count)
+
+    def start(index: int) -> Any:
+        barrier.wait(timeout=30)
+        return work(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(start, range(count), timeout=120))
+
+
+def test_concurrent_batches_on_the_same_user_lose_no_update(engine: Engine) -> None:
+    """Four writers race on one agent with shuffled times; the newest event of each aspect
+    must win, as if the batches had run one after another."""
+    reset(engine)
+    set_param(engine, IGNORE_USER_STATUS, "0")
+    apply(engine, [user_update("seed", "agent", at(0), first="n0")])
+    threads, batches_each = 4, 6
+    lock_before = scalar(engine, select(BatchLockRow.batches))
+    rng = random.Random(20261125)
+    seconds = list(range(1, threads * batches_each * 3 + 1))
+    rng.shuffle(seconds)
+    phones, statuses = list(PhoneStatus), list(LoginStatus)
+    plan: list[list[list[Event]]] = []
+    for thread in range(threads):
+        mine: list[list[Event]] = []
+        for number in range(batches_each):
+            s1, s2, s3 = (seconds.pop() for _ in range(3))
+            prefix = f"t{thread}-b{number}"
+            mine.append(
+                [
+                    PhoneStatusChange(f"{prefix}-p", at(s1), "agent", phones[s1 % 4]),
+                    UserStatusChange(f"{prefix}-s", at(s2), "agent", statuses[s2 % 2]),
+                    user_update(f"{prefix}-u", "agent", at(s3), first=f"n{s3}"),
+                ]
+            )
+        plan.append(mine)
+    factory = session_factory(engine)
+
+    def work(index: int) -> list[EventResult]:
+        results: list[EventResult] = []
+        for batch in plan[index]:
+            results.extend(apply_batch(factory, batch))
+        return results
+
+    outcomes = Counter(r.outcome for rs in run_threads(threads, work) for r in rs)
+    total = threads * batches_each * 3
+    assert set(outcomes) <= {Outcome.APPLIED, Outcome.STALE}
+    assert sum(outcomes.values()) == total
+
+    events = [e for mine in plan for batch in mine for e in batch]
+    newest_phone = max((e for e in events if isinstance(e, PhoneStatusChange)), key=when)
+    newest_status = max((e for e in events if isinstance(e, UserStatusChange)), key=when)
+    newest_update = max((e for e in events if isinstance(e, UserUpdate)), key=when)
+    agent = user_row(engine, "agent")
+    assert agent is not None
+    assert (agent.phone_status, agent.phone_at) == (
+        newest_phone.status.value,
+        newest_phone.occurred_at,
+    )
+    expected_acd = (
+        AcdStatus.CALLS_AND_MEDIA
+        if newest_status.status is LoginStatus.LOGGED_IN
+        else AcdStatus.LOGGED_OFF
+    )
+    assert (agent.acd_status, agent.acd_at) == (expected_acd.value, newest_status.occurred_at)
+    assert (agent.first_name, agent.profile_at) == (
+        newest_update.profile.first_name,
+        newest_update.occurred_at,
+    )
+    assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == total + 1
+    assert scalar(engine, select(func.count()).select_from(AuditRow)) == total + 1
+    assert scalar(engine, select(BatchLockRow.batches)) == lock_before + threads * batches_each
+
+
+def when(e: Event) -> datetime:
+    return e.occurred_at
+
+
+def test_the_same_batch_sent_concurrently_applies_once(engine: Engine) -> None:
+    reset(engine)
+    batch: list[Event] = [user_update(f"same-{n}", f"u{n}", at(n)) for n in range(10)]
+    batch += [PhoneStatusChange(f"same-p{n}", at(20), f"u{n}", PhoneStatus.IDLE) for n in range(10)]
+    factory = session_factory(engine)
+    threads = 4
+    answers = run_threads(threads, lambda _: apply_batch(factory, batch))
+    for position, e in enumerate(batch):
+        outcomes = Counter(answer[position].outcome for answer in answers)
+        assert outcomes == {Outcome.APPLIED: 1, Outcome.DUPLICATE: threads - 1}, e.event_id
+    assert scalar(engine, select(func.count()).select_from(UserRow)) == 10
+    assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == 20
+    assert scalar(engine, select(func.count()).select_from(AuditRow)) == 20 * threads
+
+
+# ---- time -----------------------------------------------------------------------------------
+
+MOMENTS = [
+    datetime(2026, 11, 25, 9, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 3, 29, 2, 30, 15, 999999, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2026, 10, 25, 2, 30, 0, 500000, tzinfo=timezone(timedelta(hours=1))),
+    datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=timezone(timedelta(hours=14))),
+    datetime(2025, 12, 31, 14, 29, 59, 654321, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+    datetime(2040, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),  # past 2038
+    datetime(1999, 12, 31, 23, 59, 59, 7, tzinfo=timezone(timedelta(hours=-12))),
+]
+
+
+def test_datetimes_round_trip_with_microseconds_in_utc(engine: Engine) -> None:
+    reset(engine)
+    apply(engine, [user_update(f"dt{i}", f"dt{i}", m) for i, m in enumerate(MOMENTS)])
+    fresh = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with Session(fresh) as session:
+            for i, moment in enumerate(MOMENTS):
+                row = session.get(UserRow, f"dt{i}")
+                assert row is not None
+                audited = session.scalar(
+                    select(AuditRow.occurred_at).where(AuditRow.event_id == f"dt{i}")
+                )
+                for value in (row.profile_at, audited):
+                    assert value == moment
+                    assert value is not None and value.tzinfo is UTC
+                    assert value.microsecond == moment.microsecond
+                    assert value.replace(tzinfo=None) == moment.astimezone(UTC).replace(tzinfo=None)
+                assert row.created_at.tzinfo is UTC
+        # what lies in the database, read without the connector's type: naive UTC
+        raw = table("jtel_users", Column("users_uid", String), Column("profile_at", DateTime()))
+        with fresh.connect() as connection:
+            stored = dict(connection.execute(select(raw.c.users_uid, raw.c.profile_at)).all())
+        for i, moment in enumerate(MOMENTS):
+            assert stored[f"dt{i}"] == moment.astimezone(UTC).replace(tzinfo=None)
+    finally:
+        fresh.dispose()
+
+
+def test_order_is_kept_to_the_microsecond(engine: Engine) -> None:
+    reset(engine)
+    base = datetime(2026, 11, 25, 9, 0, 0, 500000, tzinfo=UTC)
+    micro = timedelta(microseconds=1)
+    apply(engine, [user_update("m0", "agent", base)])
+    steps = [
+        (PhoneStatusChange("m1", base + micro, "agent", PhoneStatus.RINGING), Outcome.APPLIED),
+        (PhoneStatusChange("m2", base, "agent", PhoneStatus.IDLE), Outcome.STALE),
+        (PhoneStatusChange("m3", base + 2 * micro, "agent", PhoneStatus.BUSY), Outcome.APPLIED),
+        (user_update("m4", "agent", base - micro, first="Older"), Outcome.STALE),
+        (user_update("m5", "agent", base, first="Same instant"), Outcome.APPLIED),
+    ]
+    for e, expected in steps:  # one batch each: every decision reads the clock back
+        (result,) = apply(engine, [e])
+        assert result.outcome is expected, (e.event_id, result.reason)
+    agent = user_row(engine, "agent")
+    assert agent is not None
+    assert (agent.phone_status, agent.phone_at) == ("BUSY", base + 2 * micro)
+    assert agent.first_name == "Same instant"
+
+
+def test_a_naive_datetime_is_refused(engine: Engine) -> None:
+    reset(engine)
+    with pytest.raises(Exception, match="naive datetime"):
+        apply(engine, [user_update("naive", "n", datetime(2026, 1, 1, 12, 0))])
+    assert user_row(engine, "n") is None
+
+
+# ---- idempotency across a restart -----------------------------------------------------------
+
+
+def test_seen_events_survive_a_new_engine(engine: Engine) -> None:
+    reset(engine)
+    set_param(engine, IGNORE_USER_STATUS, "0")
+    batch: list[Event] = [
+        user_update("r1", "agent", at(1)),
+        UserStatusChange("r2", at(2), "agent", LoginStatus.LOGGED_IN),
+        PhoneStatusChange("r3", at(3), "agent", PhoneStatus.RINGING),
+        PhoneStatusChange("r4", at(4), "nobody", PhoneStatus.IDLE),
+    ]
+    first = apply(engine, batch)
+    assert [r.outcome for r in first] == [Outcome.APPLIED] * 3 + [Outcome.REJECTED]
+    before = dump(engine)
+    engine.dispose()
+    restarted = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        upgrade(restarted)
+        # later events of the same aspects, under new ids, would change things; the old ids not
+        replay = apply(restarted, batch)
+        assert [r.outcome for r in replay] == [Outcome.DUPLICATE] * 4
+        assert [r.reason for r in replay] == [
+            f"duplicate: eventId {e.event_id!r} was already processed" for e in batch
+        ]
+        after = dump(restarted)
+        assert {k: v for k, v in after.items() if k not in ("audit_events", "batch_lock")} == {
+            k: v for k, v in before.items() if k not in ("audit_events", "batch_lock")
+        }
+        audited = [row for row in after["audit_events"] if row not in before["audit_events"]]
+        assert [(row[3], row[8]) for row in audited] == [(e.event_id, "duplicate") for e in batch]
+    finally:
+        restarted.dispose()
+
+
+# ---- keys are compared exactly ---------------------------------------------------------------
+
+DISTINCT_LOGINS = ["anna", "Anna", "ANNA", "anna ", "änna", "rene", "rené", "René"]
+
+
+def test_logins_and_event_ids_differing_in_case_accent_or_space_stay_distinct(
+    engine: Engine,
+) -> None:
+    """A Login-ID or eventId is an exact string; no backend may fold 'Anna' into 'anna'."""
+    reset(engine)
+    results = apply(engine, [user_update(f"id-{login}", login, at(1)) for login in DISTINCT_LOGINS])
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * len(DISTINCT_LOGINS)
+    # each user gets a telephone status of its own, through event ids that differ only so
+    phones = list(PhoneStatus)
+    ids = ["evt-x", "EVT-X", "evt-X", "evt-x ", "évt-x", "evt-y", "evt-ÿ", "EVT-Ÿ"]
+    results = apply(
+        engine,
+        [
+            PhoneStatusChange(eid, at(2), login, phones[n % 4])
+            for n, (eid, login) in enumerate(zip(ids, DISTINCT_LOGINS, strict=True))
+        ],
+    )
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * len(ids)
+    with Session(engine) as session:
+        stored = dict(session.execute(select(UserRow.users_uid, UserRow.phone_status)).all())
+        assert stored == {login: phones[n % 4].value for n, login in enumerate(DISTINCT_LOGINS)}
+        user = queries.get_user(session, "Anna")
+        assert user is not None and user["usersUid"] == "Anna"
+        assert queries.get_user(session, "ANNa") is None
+        logged = queries.list_events(session, login="anna")
+        assert {item["login"] for item in logged} == {"anna"}
+    again = apply(engine, [PhoneStatusChange("EVT-x", at(3), "anna", PhoneStatus.OFFLINE)])
+    assert again[0].outcome is Outcome.APPLIED
+    again = apply(engine, [PhoneStatusChange("evt-X", at(4), "anna", PhoneStatus.IDLE)])
+    assert again[0].outcome is Outcome.DUPLICATE
+    assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == 2 * len(ids) + 1
+
+
+def test_the_database_is_reached_through_its_url(engine: Engine, backend: str) -> None:
+    """Guards the fixtures: each parametrisation really talks to its own kind of database."""
+    expected = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mysql"}[backend]
+    assert engine.dialect.name == expected
+    with engine.connect() as connection:
+        version = connection.execute(
+            text("select sqlite_version()" if backend == "sqlite" else "select version()")
+        ).scalar_one()
+    assert ("MariaDB" in version) is (backend == "mariadb")
