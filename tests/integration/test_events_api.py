@@ -965,6 +965,7 @@ def test_the_same_event_sent_concurrently_is_applied_once(connector: Connector) 
     event = c.phone_status("9902", "BUSY")
     copies = 4
     responses = _run_threads(c, [[[event]] for _ in range(copies)])
+    assert [r[0].status_code for r in responses] == [200] * copies
     answers = [r[0].json()["results"][0] for r in responses]
     assert sorted(a["outcome"] for a in answers) == ["applied"] + ["duplicate"] * (copies - 1)
     logged = audit(c, login="9902", type="PHONE_STATUS")

@@ -293,19 +293,20 @@ def test_snapshot_uses_no_per_user_requests_and_bounded_concurrency(make_sim: An
 
 def test_snapshot_survives_30_percent_server_errors(make_sim: Any) -> None:
     sim = make_sim(users=100, groups=10, error_rate=0.3, seed=5)
-    with fast_client(sim, retries=12) as client:
+    with fast_client(sim) as client:  # the shipped retry budget
         snapshot = client.fetch_snapshot()
     assert snapshot == sim.pbx.snapshot()
     assert sim.control.faults_injected >= 3  # the faults really happened
 
 
 def test_persistent_server_errors_give_up_after_retries(make_sim: Any) -> None:
+    """A PBX that answers 5xx is up: it gets twice the retries of an unreachable one."""
     sim = make_sim(users=5, groups=1, error_rate=1.0)
     with fast_client(sim, retries=2) as client, pytest.raises(StarfaceError) as caught:
         client.users()
     assert isinstance(caught.value, StarfaceUnreachable | StarfaceProtocolError)
-    assert "gave up after 3 attempts" in str(caught.value)
-    assert sim.calls("GET /login") == 3
+    assert "gave up after 5 attempts" in str(caught.value)
+    assert sim.calls("GET /login") == 5
 
 
 def test_snapshot_filters_unassigned_users_of_groups(make_sim: Any) -> None:
@@ -380,16 +381,16 @@ def test_tls_is_verified_by_default_and_accepts_a_ca_bundle(
             assert len(client.users()) == 10
 
 
-# --------------------------------------------------------------------------- performance
+# --------------------------------------------------------------------------- scale
 
 
-def test_fetch_snapshot_of_10k_users_and_200_groups_is_fast() -> None:
+def test_fetch_snapshot_of_10k_users_and_200_groups_never_asks_per_user() -> None:
+    """Speed is measured in bench/bench_import.py; here: complete, and no request per user."""
     pbx = SimulatedPbx.generate(10_000, 200, seed=42)
     app = create_simulator_app(pbx, password="pw")
     with run_in_thread(app) as url, StarfaceClient(url, "admin", "pw") as client:
-        started = time.perf_counter()
         snapshot = client.fetch_snapshot()
-        elapsed = time.perf_counter() - started
     assert len(snapshot.users) == 10_000 and len(snapshot.groups) == 200
     assert snapshot == pbx.snapshot()
-    assert elapsed < 4.0, f"fetch_snapshot took {elapsed:.2f} s"
+    requests = sum(app.state.control.requests.values())
+    assert requests <= 200 + 10, app.state.control.requests

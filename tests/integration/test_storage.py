@@ -34,6 +34,7 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -235,23 +236,69 @@ def test_upgrade_creates_a_fresh_database_and_runs_again(backend: str, tmp_path:
 # ---- one transaction per batch --------------------------------------------------------------
 
 
-POISON = "\ud800"  # a lone UTF-16 surrogate: valid in JSON and in a str, not encodable
+@contextmanager
+def refusing(engine: Engine, table_name: str, column: str, value: str) -> Iterator[None]:
+    """A trigger makes the database itself refuse rows whose ``column`` is ``value``, as a
+    full disk, a constraint or a lost connection would refuse them mid-transaction."""
+    message = "refused by the test trigger"
+    create: list[str]
+    drop: list[str]
+    if engine.dialect.name == "sqlite":
+        create = [
+            f"CREATE TRIGGER refuse_row BEFORE INSERT ON {table_name} "
+            f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        ]
+        drop = ["DROP TRIGGER IF EXISTS refuse_row"]
+    elif engine.dialect.name == "postgresql":
+        create = [
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$",
+            f"CREATE TRIGGER refuse_row BEFORE INSERT ON {table_name} FOR EACH ROW "
+            f"WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION refuse_row()",
+        ]
+        drop = [
+            f"DROP TRIGGER IF EXISTS refuse_row ON {table_name}",
+            "DROP FUNCTION IF EXISTS refuse_row()",
+        ]
+    else:
+        create = [
+            f"CREATE TRIGGER refuse_row BEFORE INSERT ON {table_name} FOR EACH ROW "
+            f"BEGIN IF NEW.{column} = '{value}' THEN "
+            f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'; END IF; END"
+        ]
+        drop = ["DROP TRIGGER IF EXISTS refuse_row"]
+    with engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
 
 
 @pytest.mark.parametrize(
-    ("poisoned", "failing"),
+    ("last", "refused", "failing"),
     [
-        (GroupUpdate("b4", at(2), "g2", "Support " + POISON, ("agent",)), "INSERT INTO ACD_GROUPS"),
-        (Malformed("b4-" + POISON, "NONSENSE", None, "rejected: test"), "INSERT INTO AUDIT_EVENTS"),
+        (
+            GroupUpdate("b6", at(2), "g2", "Refused", ("agent",)),
+            ("acd_groups", "name", "Refused"),
+            "INSERT INTO ACD_GROUPS",
+        ),
+        (
+            PhoneStatusChange("refuse-me", at(3), "agent", PhoneStatus.IDLE),
+            ("audit_events", "event_id", "refuse-me"),
+            "INSERT INTO AUDIT_EVENTS",
+        ),
     ],
-    ids=["group-name", "audit-entry"],
+    ids=["at-the-groups", "at-the-audit"],
 )
 def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
-    engine: Engine, poisoned: Incoming, failing: str
+    engine: Engine, last: Event, refused: tuple[str, str, str], failing: str
 ) -> None:
-    """One value of the batch cannot be encoded, so writing it fails, but only after other
-    rows of the batch (user insert and update, group, members) went to the database. The
-    whole batch must roll back."""
+    """The database refuses one row, but only after other rows of the batch (user insert and
+    update, group, members, ...) were written. The whole batch must roll back."""
     reset(engine)
     set_param(engine, IGNORE_USER_STATUS, "0")
     set_param(engine, IGNORE_GROUP_UPDATE, "0")
@@ -261,27 +308,74 @@ def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
         UserStatusChange("b1", at(2), "agent", LoginStatus.LOGGED_IN),
         user_update("b2", "newcomer", at(2)),
         GroupUpdate("b3", at(2), "g1", "Sales", ("agent", "newcomer")),
-        PhoneStatusChange("b5", at(2), "agent", PhoneStatus.BUSY),
-        poisoned,
+        PhoneStatusChange("b4", at(2), "agent", PhoneStatus.BUSY),
+        Malformed("b5", "NONSENSE", None, "rejected: malformed event: test"),
+        last,
     ]
-    with statements(engine) as (attempted, completed), pytest.raises(Exception) as failure:
+    with (
+        refusing(engine, *refused),
+        statements(engine) as (attempted, completed),
+        pytest.raises(DBAPIError, match="refused by the test trigger"),
+    ):
         apply(engine, batch)
-    cause = failure.value if isinstance(failure.value, UnicodeError) else failure.value.__cause__
-    assert isinstance(cause, UnicodeEncodeError), repr(failure.value)
     # the failure really came in the middle of persisting
     assert "INSERT INTO JTEL_USERS" in completed
     assert "UPDATE JTEL_USERS SET" in completed
     assert "INSERT INTO ACD_GROUPS" in completed or failing == "INSERT INTO ACD_GROUPS"
-    assert attempted[-1] == failing
+    assert [s for s in attempted if s not in completed] == [failing]
     assert dump(engine) == before
-    # nothing was remembered either: the same events, without the poisoned one, now apply
-    results = apply(engine, batch[:-1])
-    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
+    # nothing was remembered either: the same events, now accepted, apply
+    results = apply(engine, batch)
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4 + [Outcome.REJECTED] + [
+        Outcome.APPLIED
+    ]
     agent = user_row(engine, "agent")
     assert agent is not None
-    assert (agent.acd_status, agent.phone_status) == ("CALLS_AND_MEDIA", "BUSY")
+    assert agent.acd_status == "CALLS_AND_MEDIA"
     with Session(engine) as session:
-        assert queries.list_groups(session)[0]["members"] == ["agent", "newcomer"]
+        groups = {g["id"]: g["members"] for g in queries.list_groups(session)}
+        assert groups["g1"] == ["agent", "newcomer"]
+
+
+@pytest.mark.parametrize(
+    ("event", "stored_id"),
+    [
+        (user_update("nul-1", "nul", at(2), first="An\x00na"), "nul-1"),
+        (GroupUpdate("sur-1", at(2), "g", "Sales \ud800", ("agent",)), "sur-1"),
+        (PhoneStatusChange("sur-\udc00", at(2), "agent", PhoneStatus.BUSY), None),
+        (UserStatusChange("sur-2", at(2), "ag\x00ent", LoginStatus.LOGGED_IN), "sur-2"),
+        (Malformed("bad-\ud800", "X\x00", None, "rejected: malformed event: \ud800"), None),
+    ],
+    ids=["nul-in-name", "surrogate-in-group", "surrogate-in-id", "nul-in-login", "malformed"],
+)
+def test_text_no_database_can_store_is_rejected_alone(
+    engine: Engine, event: Incoming, stored_id: str | None
+) -> None:
+    """NUL (PostgreSQL refuses it) and unpaired surrogates (not UTF-8 at all) reach the
+    service as valid JSON; they must cost one rejected event on every backend, not the batch."""
+    reset(engine)
+    set_param(engine, IGNORE_USER_STATUS, "0")
+    set_param(engine, IGNORE_GROUP_UPDATE, "0")
+    results = apply(
+        engine,
+        [
+            user_update("ok-1", "agent", at(1)),
+            event,
+            PhoneStatusChange("ok-2", at(3), "agent", PhoneStatus.RINGING),
+        ],
+    )
+    assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.REJECTED, Outcome.APPLIED]
+    assert results[1].event_id == stored_id
+    assert results[1].reason.startswith("rejected: malformed event: ")
+    state = dump(engine)
+    assert [row[0] for row in state["jtel_users"]] == ["agent"]
+    assert state["acd_groups"] == []
+    assert [row[0] for row in state["seen_events"]] == ["ok-1", "ok-2"]
+    assert [(row[3], row[8]) for row in state["audit_events"]] == [
+        ("ok-1", "applied"),
+        (stored_id, "rejected"),
+        ("ok-2", "applied"),
+    ]
 
 
 def test_a_committed_batch_is_complete(engine: Engine) -> None:

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from starface_connector.domain import parameters as P
 from starface_connector.domain.model import (
     AcdStatus,
+    Aspect,
+    Clock,
     CreateUser,
     Decision,
     DeleteUser,
@@ -632,11 +634,22 @@ def test_apply_only_performs_applied_decisions(outcome: Outcome) -> None:
     assert w == expected
 
 
-def test_apply_never_moves_a_clock_backwards() -> None:
+@pytest.mark.parametrize(
+    ("aspect", "key", "attribute"),
+    [
+        (Aspect.PROFILE, "u1", "profile_at"),
+        (Aspect.ACD_STATUS, "u1", "acd_at"),
+        (Aspect.PHONE_STATUS, "u1", "phone_at"),
+        (Aspect.GROUP, "g1", "updated_at"),
+    ],
+)
+def test_apply_never_moves_a_clock_backwards(aspect: Aspect, key: str, attribute: str) -> None:
     w = world()
-    decision = decide(phone("u1", PhoneStatus.BUSY, t=30), w, params())
-    apply(w, phone("u1", PhoneStatus.BUSY, t=30), decision)
-    assert w.users["u1"].phone_at == at(30)
+    for moment, expected in ((at(5), at(10)), (at(15), at(15))):
+        decision = Decision(Outcome.APPLIED, "test", (), Clock(aspect, key, moment))
+        apply(w, phone("u1", PhoneStatus.BUSY, eid=f"c{moment.second}"), decision)
+        holder = w.groups[key] if aspect is Aspect.GROUP else w.users[key]
+        assert getattr(holder, attribute) == expected
 
 
 # ---- parameters -----------------------------------------------------------------------------

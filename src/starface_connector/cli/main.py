@@ -422,11 +422,13 @@ def demo(
         with run_in_thread(app_, port=port) as url:
             pusher = EventPusher(url, module_login, module_password, pbx, rate=rate, seed=7)
             pusher.start()
+            first = pbx.snapshot().users[0].login
             console.print(
                 "\n[bold]Starface Connector demo is running[/]\n"
                 f"  connector API     {url}   (interactive docs: {url}/docs)\n"
                 f"  jtel sysadmin     login sysadmin  password {admin_password}\n"
                 f"  STARFACE module   login {module_login}  password {module_password}\n"
+                f"  an agent          login {first}  password {first} (UserPasswordSetUID=1)\n"
                 f"  STARFACE (sim.)   {pbx_url}/rest  login {pbx_login}  password {pbx_password}\n"
                 f"  database          {folder / 'connector.db'}\n"
                 f"  live traffic      {rate:g} events/s from {users} simulated users\n\n"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..domain.model import Change, CreateUser, Event, GroupUpdate, Outcome, PasswordPolicy
+from ..domain.model import (
+    Change,
+    CreateUser,
+    Event,
+    GroupUpdate,
+    Outcome,
+    PasswordPolicy,
+    UserUpdate,
+)
 from ..domain.parameters import Parameters
 from ..domain.rules import World, apply, decide
 from ..storage.db import locked_transaction, utcnow
@@ -30,6 +38,11 @@ class Malformed:
 
 Incoming = Event | Malformed
 
+UNSTORABLE = (
+    "rejected: malformed event: a text contains a NUL character or an unpaired surrogate, "
+    "which cannot be stored"
+)
+
 
 @dataclass(frozen=True)
 class EventResult:
@@ -47,6 +60,7 @@ def apply_batch(
     factory: sessionmaker[Session], incoming: Sequence[Incoming], *, source: str = "starface"
 ) -> list[EventResult]:
     """Apply a batch atomically; returns one result per event, in order, after the commit."""
+    incoming = [screen(item) for item in incoming]
     with locked_transaction(factory) as session:
         params = load_parameters(session)
         world = load_world(
@@ -111,8 +125,55 @@ def run_batch(
             )
     persist(session, before, world, password_hashes=password_hashes, now=now)
     if audit:
-        session.execute(insert(AuditRow), audit)
+        session.execute(insert(AuditRow.__table__), audit)
     return results
+
+
+def screen(item: Incoming) -> Incoming:
+    """Reject an event whose text no database can store alike, before it touches one.
+
+    PostgreSQL refuses NUL characters and no driver can encode an unpaired surrogate (JSON
+    allows both, as ``\\u0000`` and ``\\ud800``); either would fail the whole batch at commit
+    time on some backends and be stored on others.
+    """
+    if isinstance(item, Malformed):
+        texts = (item.event_id, item.type, item.login, item.reason)
+        if all(_storable(text) for text in texts if text is not None):
+            return item
+        reason = item.reason.encode("utf-8", "backslashreplace").decode().replace("\0", "\\x00")
+        return Malformed(_kept(item.event_id), _kept(item.type), _kept(item.login), reason)
+    if all(_storable(text) for text in _texts(item)):
+        return item
+    return Malformed(
+        _kept(item.event_id), item.type.value, _kept(getattr(item, "login", None)), UNSTORABLE
+    )
+
+
+def _texts(event: Event) -> Iterator[str]:
+    yield event.event_id
+    if isinstance(event, GroupUpdate):
+        yield event.group_id
+        yield event.name
+        yield from event.members
+        return
+    yield event.login
+    if isinstance(event, UserUpdate):
+        p = event.profile
+        yield from (p.first_name, p.last_name, p.email, p.language, *p.phone_numbers)
+
+
+def _storable(text: str) -> bool:
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kept(text: str | None) -> str | None:
+    return text if text is None or _storable(text) else None
 
 
 def _initial_password_hash(change: CreateUser) -> str:

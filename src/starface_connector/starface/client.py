@@ -79,9 +79,11 @@ def compute_secret(login_type: str, login: str, nonce: str, password: str) -> st
 class _Transient(Exception):
     """A failure worth retrying; carries the error to raise once retries are used up."""
 
-    def __init__(self, error: StarfaceError) -> None:
+    def __init__(self, error: StarfaceError, *, answered: bool = False) -> None:
         super().__init__(str(error))
         self.error = error
+        #: The PBX answered (5xx): it is up, so it gets a larger retry budget than silence.
+        self.answered = answered
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -105,7 +107,8 @@ class StarfaceClient:
 
     ``base_url`` is the PBX address with or without the ``/rest`` suffix. ``verify`` is True
     (system CAs), False (no TLS verification; only for labs) or the path of a CA bundle.
-    ``retries`` is the number of extra attempts for transient failures, waiting about
+    ``retries`` is the number of extra attempts when the PBX cannot be reached (twice as many
+    when it answers 5xx: it is up, just failing now and then), waiting about
     ``backoff_base * 2**attempt`` seconds (with jitter) in between. ``concurrency`` bounds the
     parallel group requests of :meth:`fetch_snapshot`. The session is opened lazily on the
     first request and closed by :meth:`logout` or when leaving the ``with`` block.
@@ -212,7 +215,8 @@ class StarfaceClient:
             try:
                 return operation()
             except _Transient as failure:
-                if attempt >= self._retries:
+                budget = self._retries * 2 if failure.answered else self._retries
+                if attempt >= budget:
                     suffix = f" (gave up after {attempt + 1} attempts)"
                     raise type(failure.error)(failure.error.message + suffix) from failure
                 log.debug("retrying after transient failure: %s", failure.error)
@@ -252,7 +256,9 @@ class StarfaceClient:
         status = response.status_code
         if status >= 500:
             kind = StarfaceUnreachable if status in (502, 503, 504) else StarfaceProtocolError
-            raise _Transient(kind(f"{where} answered {method} {path} with HTTP {status}"))
+            raise _Transient(
+                kind(f"{where} answered {method} {path} with HTTP {status}"), answered=True
+            )
         return response
 
     def _request(
@@ -342,7 +348,8 @@ class StarfaceClient:
         return self._retrying(self._login_handshake)
 
     def _login_handshake(self) -> str:
-        response = self._attempt("GET", "/login", token=None)
+        # The nonce request is retried on its own, so a fault there does not cost a handshake.
+        response = self._retrying(functools.partial(self._attempt, "GET", "/login", token=None))
         template = self._object(self._decode(response, "GET", "/login", expected=(200,)), "login")
         login_type, nonce = template.get("loginType"), template.get("nonce")
         if not isinstance(login_type, str) or not isinstance(nonce, str):

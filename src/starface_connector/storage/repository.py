@@ -187,7 +187,7 @@ def persist(
         if login not in before.users or login in password_hashes
     ]
     if inserts:
-        session.execute(insert(UserRow), inserts)
+        session.execute(insert(UserRow.__table__), inserts)
     updates = [
         {**user_columns(state), "updated_at": now}
         for login, state in after.users.items()
@@ -203,7 +203,7 @@ def persist(
         session.execute(delete(TombstoneRow).where(TombstoneRow.users_uid.in_(part)))
     if tombstones:
         session.execute(
-            insert(TombstoneRow),
+            insert(TombstoneRow.__table__),
             [{"users_uid": login, "deleted_at": at} for login, at in tombstones.items()],
         )
 
@@ -216,7 +216,7 @@ def persist(
     new_groups = [g for g in changed_groups if g.group_id not in before.groups]
     if new_groups:
         session.execute(
-            insert(GroupRow),
+            insert(GroupRow.__table__),
             [
                 {
                     "group_id": g.group_id,
@@ -259,9 +259,10 @@ def persist(
         if login in after.users
     ]
     if member_rows:
-        session.execute(insert(GroupMemberRow), member_rows)
+        session.execute(insert(GroupMemberRow.__table__), member_rows)
     new_ids = sorted(after.seen - before.seen)
     if new_ids:
         session.execute(
-            insert(SeenEventRow), [{"event_id": event_id, "seen_at": now} for event_id in new_ids]
+            insert(SeenEventRow.__table__),
+            [{"event_id": event_id, "seen_at": now} for event_id in new_ids],
         )
