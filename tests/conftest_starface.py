@@ -336,3 +336,23 @@ def running_simulator(
     recorder = Recorder(app)
     with run_in_thread(recorder) as url:
         yield RunningSimulator(url, pbx, app.state.control, recorder, "admin", password)
+
+
+@contextmanager
+def spec_checked_simulators(*, users: int, groups: int, seed: int) -> Iterator[Any]:
+    """A factory of simulators; at the end all are stopped and every exchange with them is
+    checked against the official specification."""
+    stack: list[Any] = []
+
+    def make(users: int = users, groups: int = groups, seed: int = seed, **options: Any) -> Any:
+        manager = running_simulator(SimulatedPbx.generate(users, groups, seed), **options)
+        sim = manager.__enter__()
+        stack.append((manager, sim))
+        return sim
+
+    yield make
+    problems = []
+    for manager, sim in reversed(stack):
+        manager.__exit__(None, None, None)
+        problems += spec_violations(sim.exchanges)
+    assert not problems, "spec violations:\n" + "\n".join(problems[:20])

@@ -490,32 +490,15 @@ def piped(tmp_path_factory: pytest.TempPathFactory, populated: str) -> dict[str,
     return {name: result.stdout for name, result in zip(commands, results, strict=True)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="cli/main.py params_list: the rich table is fitted to 80 columns when piped or in "
-    "an 80-column terminal and cuts every name to 'Portal.WebServices.Starface…'",
-)
 def test_params_list_shows_whole_names(piped: dict[str, str]) -> None:
     assert parameter_rows(piped["params"]) == {**PARAMETERS, IGNORE_USER_STATUS: "0"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="cli/main.py users_list: the rich table cuts values with '…' at 80 columns",
-)
 def test_users_list_shows_whole_values(piped: dict[str, str]) -> None:
     for value in ("anna.mueller@example.com", "Müller-Lüdenscheidt", "CALLS_AND_MEDIA"):
         assert value in piped["users"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="cli/main.py _print_event: console.print without soft_wrap wraps one audit entry "
-    "over several lines at 80 columns",
-)
 def test_events_tail_prints_one_line_per_event(piped: dict[str, str]) -> None:
     lines = piped["events"].strip().splitlines()
     assert len(lines) == 5, piped["events"]

@@ -971,3 +971,20 @@ def test_the_same_event_sent_concurrently_is_applied_once(connector: Connector) 
     logged = audit(c, login="9902", type="PHONE_STATUS")
     assert sorted(e["outcome"] for e in logged) == ["applied"] + ["duplicate"] * (copies - 1)
     assert get_user(c, "9902")["phoneStatus"] == "BUSY"
+
+
+def test_event_dated_more_than_a_day_ahead_is_rejected_and_changes_nothing(
+    connector: Connector,
+) -> None:
+    """A far-future occurredAt would make every later phone event stale for good."""
+    connector.one(connector.user_update("7001"))
+    now = datetime.now(UTC)
+    ahead = connector.one(connector.phone_status("7001", "BUSY", at=now + timedelta(days=2)))
+    assert ahead["outcome"] == "rejected"
+    assert "more than 24 h ahead of the connector's clock" in ahead["reason"]
+    user = connector.user("7001")
+    assert user is not None and user["phoneStatus"] == "OFFLINE"
+    near = connector.one(connector.phone_status("7001", "RINGING", at=now + timedelta(hours=1)))
+    assert near["outcome"] == "applied"
+    user = connector.user("7001")
+    assert user is not None and user["phoneStatus"] == "RINGING"

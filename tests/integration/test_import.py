@@ -52,6 +52,7 @@ from starface_connector.storage.tables import AuditRow, Base, ImportRunRow, User
 from tests.conftest import Connector, reset
 
 P = "Portal.WebServices.Starface."
+ADMIN_IGNORED = f"admin flag ignored: {P}IgnoreUserSecurity=1"
 PBX_LOGIN = "api-import"
 PBX_PASSWORD = "Geheim-Passwort-42"
 FOLLOW_ALL = {
@@ -337,6 +338,11 @@ def test_report_counts_match_the_pbx_changes_and_every_change_is_audited(
     assert all(f"{P}IgnoreUserDeletes=0" in reason for reason in deleted_reasons)
 
 
+def admins_in(sim: Sim) -> int:
+    """PBX users holding the administration permission."""
+    return sum(1 for user in sim.pbx.snapshot().users if user.admin)
+
+
 @pytest.mark.parametrize("params", [FOLLOW_ALL, {}], ids=["follow-all", "standard-params"])
 def test_second_import_reports_no_change_and_writes_nothing(
     engine: Engine,
@@ -367,9 +373,12 @@ def test_second_import_reports_no_change_and_writes_nothing(
         assert again.groups_unchanged == len(snapshot.groups)
         assert not again.ignored
     else:
+        # PBX administrators stay non-admin in jtel: reported as ignored on every run
+        assert admins_in(sim) > 0
         assert again.ignored == {
             f"ignored: {P}IgnoreUserDeletes=1": 2,
             f"ignored: {P}IgnoreGroupUpdate=1": len(snapshot.groups),
+            ADMIN_IGNORED: admins_in(sim),
         }
         assert again.unchanged == len(snapshot.users)
     assert max_audit_id(engine) == audit_mark
@@ -534,10 +543,12 @@ def test_ignore_user_deletes(
 
     c = make_jtel()
     remaining = set(jtel_users(engine))
+    # PBX administrators stay non-admin (IgnoreUserSecurity=1): reported as ignored each time
+    admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
     if value == "0":
         assert report.deleted == gone
         assert report.unchanged == 27
-        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 3}
+        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 3, **admins}
         assert remaining == {u.login for u in sim.pbx.snapshot().users}
         for login in gone:
             assert c.admin("GET", f"/api/v1/users/{login}").status_code == 404
@@ -547,7 +558,11 @@ def test_ignore_user_deletes(
         ]
     else:
         assert report.deleted == [] and report.changes == 0
-        ignored = {f"ignored: {P}IgnoreGroupUpdate=1": 3, f"ignored: {P}IgnoreUserDeletes=1": 3}
+        ignored = {
+            f"ignored: {P}IgnoreGroupUpdate=1": 3,
+            f"ignored: {P}IgnoreUserDeletes=1": 3,
+            **admins,
+        }
         assert report.ignored == ignored
         assert report.as_json()["ignored"] == ignored
         assert set(gone) <= remaining and len(remaining) == 30
@@ -605,7 +620,8 @@ def test_ignore_group_update_on_later_group_changes(
         assert db_groups(db) == pbx_groups(sim.pbx.snapshot())
     else:
         assert report.changes == 0
-        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 5}
+        admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
+        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 5, **admins}
         assert db_groups(db) == pbx_groups(first)
         assert dump(engine) == before
 

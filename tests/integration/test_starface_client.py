@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -32,41 +29,13 @@ from starface_connector.starface.errors import (
 )
 from starface_connector.starface.serving import run_in_thread
 from starface_connector.starface.simulator import SimulatedPbx, create_simulator_app
-
-
-def _load_helpers() -> ModuleType:
-    """Load tests/conftest_starface.py by path (tests/ is not a package)."""
-    name = "conftest_starface"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conftest_starface.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _load_helpers()
+from tests import conftest_starface as helpers
 
 
 @pytest.fixture
 def make_sim() -> Iterator[Any]:
-    """Factory for spec-checked simulators; all are validated and stopped at teardown."""
-    stack: list[Any] = []
-
-    def make(users: int = 60, groups: int = 5, seed: int = 7, **options: Any) -> Any:
-        manager = helpers.running_simulator(SimulatedPbx.generate(users, groups, seed), **options)
-        sim = manager.__enter__()
-        stack.append((manager, sim))
-        return sim
-
-    yield make
-    problems = []
-    for manager, sim in reversed(stack):
-        manager.__exit__(None, None, None)
-        problems += helpers.spec_violations(sim.exchanges)
-    assert not problems, "spec violations:\n" + "\n".join(problems[:20])
+    with helpers.spec_checked_simulators(users=60, groups=5, seed=7) as make:
+        yield make
 
 
 @pytest.fixture

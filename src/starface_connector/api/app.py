@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
@@ -80,6 +80,13 @@ def create_app(
         return JSONResponse(
             {"detail": f"invalid request: {message}; nothing was applied", "errors": errors},
             status_code=422,
+        )
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_: Request, exc: DataError) -> JSONResponse:
+        """A value the database refuses (e.g. NUL in a path on PostgreSQL) is the caller's."""
+        return JSONResponse(
+            {"detail": "invalid value in the request (e.g. a NUL character)"}, status_code=422
         )
 
     @app.exception_handler(OperationalError)

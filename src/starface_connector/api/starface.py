@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
 from ..service.accounts import MODULE, close_session, open_module_session, touch_module_session
-from ..service.events import apply_batch
+from ..service.events import MAX_CLOCK_AHEAD, apply_batch, not_too_far_ahead
+from ..storage.db import utcnow
 from .deps import Factory
 from .schemas import BatchResultOut, EventBatch, EventResultOut, SessionIn, SessionOut, parse_event
 
@@ -47,7 +48,8 @@ def end_session(factory: Factory, session_id: Annotated[str, Depends(module_sess
 def post_events(
     body: EventBatch, factory: Factory, _: Annotated[str, Depends(module_session)]
 ) -> BatchResultOut:
-    incoming = [parse_event(raw) for raw in body.events]
+    latest = utcnow() + MAX_CLOCK_AHEAD
+    incoming = [not_too_far_ahead(parse_event(raw), latest) for raw in body.events]
     results = apply_batch(factory, incoming, source="starface")
     return BatchResultOut(
         results=[

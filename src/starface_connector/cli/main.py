@@ -52,8 +52,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
 
-console = Console()
-err = Console(stderr=True)
+# Piped output (scripts, logs) is not cut to 80 columns: tables keep whole names and values.
+console = Console(width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -534,6 +535,7 @@ def _print_event(item: dict[str, Any]) -> None:
         f"{item['login'] or item['groupId'] or '-':10} {item['outcome']:9} {item['reason']}",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
 
 

@@ -190,10 +190,13 @@ def principal_for(factory: sessionmaker[Session], token: str) -> Principal | Non
         if row.subject == SYSADMIN:
             principal = Principal(SYSADMIN, admin=True)
         else:
-            admin = session.scalar(select(UserRow.admin).where(UserRow.users_uid == row.subject))
-            if admin is None:
+            user = session.execute(
+                select(UserRow.admin, UserRow.created_at).where(UserRow.users_uid == row.subject)
+            ).first()
+            # A token outlives neither its user nor a re-creation under the same login.
+            if user is None or user.created_at > row.created_at:
                 return None
-            principal = Principal(row.subject, admin=bool(admin))
+            principal = Principal(row.subject, admin=bool(user.admin))
         if row.last_used_at < now - API_TOKEN_TOUCH:
             row.last_used_at = now
     return principal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -70,6 +70,23 @@ def apply_batch(
             group_ids=(e.group_id for e in incoming if isinstance(e, GroupUpdate)),
         )
         return run_batch(session, world, incoming, params, source=source)
+
+
+MAX_CLOCK_AHEAD = timedelta(hours=24)
+
+
+def not_too_far_ahead(item: Incoming, latest: datetime) -> Incoming:
+    """An event dated far ahead would make every later event of its aspect stale for good,
+    freezing the agent; a PBX clock that wrong is an error to fix, so it is rejected."""
+    if isinstance(item, Malformed) or item.occurred_at <= latest:
+        return item
+    return Malformed(
+        item.event_id,
+        item.type.value,
+        getattr(item, "login", None),
+        f"rejected: occurredAt {item.occurred_at.isoformat()} is more than 24 h ahead of the "
+        "connector's clock; check the STARFACE clock",
+    )
 
 
 def run_batch(

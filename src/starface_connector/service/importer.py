@@ -39,7 +39,7 @@ from ..storage.db import locked_transaction, utcnow
 from ..storage.repository import load_parameters, load_world
 from ..storage.repository import snapshot as snapshot_world
 from ..storage.tables import BatchLockRow, ImportRunRow
-from .events import EventResult, run_batch
+from .events import UNSTORABLE, EventResult, Malformed, run_batch, screen
 
 Progress = Callable[[str, int, int], None]
 CHUNK_EVENTS = 1000
@@ -250,6 +250,13 @@ class Importer:
         changing: list[Event] = []
         planned: list[EventResult] = []
         for event in events:
+            if isinstance(screen(event), Malformed):  # text no database can store alike
+                subject = event.group_id if isinstance(event, GroupUpdate) else event.login
+                report.rejected.append(subject)
+                report.details.append(
+                    {"subject": subject, "outcome": "rejected", "reason": UNSTORABLE}
+                )
+                continue
             decision = decide(event, world, params)
             result = EventResult(
                 event.event_id, decision.outcome, decision.reason, decision.changes

@@ -9,6 +9,7 @@ the strong one at the user's first successful login.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,9 +20,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 STRONG = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 LIGHT = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 
-# A fixed hash to verify against when a login is unknown, so timing does not reveal which
-# usernames exist.
-_DUMMY_HASH = STRONG.hash(secrets.token_urlsafe(16))
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when a login is unknown, so timing does not reveal which
+    usernames exist (made on first use: CLI commands that never verify do not pay for it)."""
+    return STRONG.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -38,7 +42,7 @@ def random_password() -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return STRONG.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return STRONG.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
