@@ -252,16 +252,12 @@ def test_live_traffic_is_realistic_and_leaves_the_last_pushed_state(
 
 @pytest.mark.parametrize("spoil", ["502", "cut", "timeout"])
 def test_a_retried_batch_is_applied_once(
-    request: pytest.FixtureRequest,
-    backend: str,
+    conn: Connector,
     spoil: str,
     pbx: SimulatedPbx,
     pushers: list[EventPusher],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if spoil != "502" and backend != "sqlite":
-        pytest.skip("transport variants run on SQLite; the 502 variant covers every database")
-    conn: Connector = request.getfixturevalue("conn")  # only now: skips cost no setup
     tap = WireTap(conn.url, spoil=spoil)
     with run_in_thread(tap) as tap_url, caplog.at_level(logging.INFO, logger=PUSHER_LOGGER):
         pusher = make_pusher(pushers, tap_url, pbx, timeout=1.0)
@@ -310,12 +306,7 @@ def test_session_ended_by_the_connector_is_renewed_and_the_batch_resent(
 
 
 @pytest.mark.slow
-def test_session_expired_by_idling_is_renewed(
-    request: pytest.FixtureRequest, backend: str, pushers: list[EventPusher]
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("an 11 s idle wait; expiry itself is backend-independent SQL")
-    conn: Connector = request.getfixturevalue("conn")
+def test_session_expired_by_idling_is_renewed(conn: Connector, pushers: list[EventPusher]) -> None:
     conn.set_param("SessionExpireSeconds", "10")
     small = SimulatedPbx.generate(3, 0, seed=9)
     pusher = make_pusher(pushers, conn.url, small, rate=20.0, batch_interval=0.1)
