@@ -361,6 +361,55 @@ def test_user_mistakes_get_one_clear_line(
     assert not default_db(tmp_path).exists()  # nothing was created or changed
 
 
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["serve", "--port", "99999"], "Invalid value for '--port'"),
+        (["simulate", "--error-rate", "2"], "Invalid value for '--error-rate'"),
+        (["events", "tail", "-n", "0"], "Invalid value for '-n' / '--lines'"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ],
+    ids=["port", "error-rate", "lines", "command"],
+)
+def test_usage_mistakes_get_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    result = cli(environment(tmp_path), *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    no_traceback(result)
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if line.startswith("error: ")
+    ]
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "args", "fragment"),
+    [
+        ("STARFACE_CONNECTOR_MAX_BODY_BYTES", "abc", ["params", "list"], "MAX_BODY_BYTES"),
+        (
+            "STARFACE_CONNECTOR_DATABASE_URL",
+            "postgresql://u:hunter2@h:abc/db",
+            ["db", "upgrade"],
+            "not a database URL",
+        ),
+        (
+            "STARFACE_CONNECTOR_STARFACE_URL",
+            "ftp://pbx",
+            ["import", "--starface-login", "a", "--starface-password", "b"],
+            "must be an http:// or https:// address",
+        ),
+    ],
+    ids=["env-int", "db-url-with-password", "pbx-url"],
+)
+def test_bad_settings_get_one_line_and_never_echo_a_password(
+    tmp_path: Path, variable: str, value: str, args: list[str], fragment: str
+) -> None:
+    result = cli(environment(tmp_path) | {variable: value}, *args)
+    line = one_error_line(result, fragment)
+    assert "hunter2" not in line
+
+
 def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as occupant:
         occupant.bind(("127.0.0.1", 0))

@@ -10,8 +10,10 @@ read back through the jtel API.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -307,21 +309,28 @@ def test_a_parameter_change_applies_to_the_next_event(connector: Connector) -> N
     assert get_user(c, "4007")["acdStatus"] == "CALLS_AND_MEDIA"
 
 
-def test_user_status_older_than_a_manual_acd_change_is_stale(connector: Connector) -> None:
+def test_a_manual_acd_change_does_not_make_later_pbx_status_events_stale(
+    connector: Connector,
+) -> None:
+    """STARFACE's clock, not the connector's, orders login events: a LOGGED_OUT that happened
+    before a manual change by the connector's clock but after the last STARFACE event applies."""
     c = connector
     c.set_param("IgnoreUserStatus", "0")
     assert c.one(c.user_update("3201", at=at(0)))["outcome"] == "applied"
-    before_manual = datetime.now(UTC) - timedelta(minutes=5)
+    assert c.one(c.user_status("3201", "LOGGED_IN", at=at(10)))["outcome"] == "applied"
     response = c.admin("PUT", "/api/v1/users/3201/acd-status", json={"acdStatus": "PAUSE"})
     assert response.status_code == 200, response.text
-    late = c.user_status("3201", "LOGGED_OUT", at=before_manual)
-    answer = c.one(late)
-    assert (answer["eventId"], answer["outcome"]) == (late["eventId"], "stale")
-    assert answer["reason"].startswith(
-        f"stale: occurredAt {before_manual.isoformat()} is older than the last applied "
-        "ACD status event ("
-    )
     assert get_user(c, "3201")["acdStatus"] == "PAUSE"
+
+    logged_out = c.one(c.user_status("3201", "LOGGED_OUT", at=at(20)))
+    assert logged_out["outcome"] == "applied"
+    assert logged_out["reason"] == (
+        f"ACD status PAUSE -> LOGGED_OFF (LOGGED_OUT; {P}IgnoreUserStatus=0)"
+    )
+    assert get_user(c, "3201")["acdStatus"] == "LOGGED_OFF"
+    older = c.one(c.user_status("3201", "LOGGED_IN", at=at(15)))
+    assert older["outcome"] == "stale"  # older than the last STARFACE status event
+    assert get_user(c, "3201")["acdStatus"] == "LOGGED_OFF"
 
 
 # ---- duplicates ----------------------------------------------------------------------------
@@ -798,11 +807,24 @@ def test_a_malformed_envelope_is_422_and_nothing_is_applied(connector: Connector
     for raw in NOT_JSON:
         json_headers = {**headers, "Content-Type": "application/json"}
         _assert_readable_422(c.http.post(url, content=raw, headers=json_headers))
-    # a list element that is not an object spoils the envelope, not just one event
-    _assert_readable_422(c.send(c.user_update("8101"), "not an event"))
     # the session is still good, and nothing of the above was applied or audited
     assert users(c)["total"] == 0
     assert audit(c) == []
+
+
+def test_a_list_element_that_is_not_an_object_is_one_rejected_event(connector: Connector) -> None:
+    """Issue 2: a malformed single event is rejected with its reason, the others processed."""
+    c = connector
+    good = c.user_update("8101")
+    answers = c.results(good, "not an event", 7)
+    assert [(a["eventId"], a["outcome"]) for a in answers] == [
+        (good["eventId"], "applied"),
+        (None, "rejected"),
+        (None, "rejected"),
+    ]
+    assert answers[1]["reason"] == "rejected: malformed event: not a JSON object"
+    assert users(c)["total"] == 1
+    assert [e["outcome"] for e in audit(c)].count("rejected") == 2
 
 
 def test_1000_events_are_accepted_and_1001_are_refused_whole(connector: Connector) -> None:
@@ -988,3 +1010,59 @@ def test_event_dated_more_than_a_day_ahead_is_rejected_and_changes_nothing(
     assert near["outcome"] == "applied"
     user = connector.user("7001")
     assert user is not None and user["phoneStatus"] == "RINGING"
+
+
+@pytest.mark.parametrize("group_updates", ["ignored", "stale"])
+def test_deleting_a_member_keeps_the_members_the_batch_never_named(
+    connector: Connector, group_updates: str
+) -> None:
+    """A batch that loads a group but names only one of its members must not drop the rest."""
+    connector.set_param("IgnoreGroupUpdate", "0")
+    connector.set_param("IgnoreUserDeletes", "0")
+    for login in ("8001", "8002", "8003"):
+        assert connector.one(connector.user_update(login))["outcome"] == "applied"
+    created = connector.group_update(8, "Hotline", ["8001", "8002", "8003"])
+    assert connector.one(created)["outcome"] == "applied"
+    if group_updates == "ignored":
+        connector.set_param("IgnoreGroupUpdate", "1")
+        group_event = connector.group_update(8, "Hotline", ["8002"])
+        expected = "ignored"
+    else:
+        older = datetime.fromisoformat(created["occurredAt"]) - timedelta(seconds=30)
+        group_event = connector.group_update(8, "Hotline", ["8002"], at=older)
+        expected = "stale"
+
+    results = connector.results(group_event, connector.user_delete("8002"))
+
+    assert [r["outcome"] for r in results] == [expected, "applied"]
+    groups = connector.admin("GET", "/api/v1/groups").json()
+    assert [(g["id"], g["members"]) for g in groups] == [("8", ["8001", "8003"])]
+    assert connector.user("8001")["groups"] == ["8"]
+
+
+def test_a_chunked_body_is_limited_like_a_declared_one(connector: Connector) -> None:
+    """Without Content-Length the body is counted as it arrives: over 8 MiB is 413."""
+    assert connector.open_session().status_code == 200
+    headers = {"X-Session-Id": connector.session_id or "", "content-type": "application/json"}
+    url = f"{connector.url}/starface/v1/events"
+
+    def oversized() -> Iterator[bytes]:
+        yield b'{"events": ['
+        for _ in range(9):
+            yield b" " * (1024 * 1024)
+        yield b"]}"
+
+    response = connector.http.post(url, content=oversized(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert "larger than" in response.json()["detail"]
+
+    event = connector.user_update("9001")
+
+    def small() -> Iterator[bytes]:
+        yield b'{"events": ['
+        yield json.dumps(event).encode()
+        yield b"]}"
+
+    response = connector.http.post(url, content=small(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["outcome"] == "applied"

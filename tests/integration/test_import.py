@@ -38,7 +38,7 @@ from starface_connector.service.admin import set_parameter
 from starface_connector.service.importer import ImportBusy, Importer, ImportReport
 from starface_connector.service.scheduler import ImportScheduler
 from starface_connector.starface.client import StarfaceClient
-from starface_connector.starface.errors import StarfaceUnreachable
+from starface_connector.starface.errors import StarfaceProtocolError, StarfaceUnreachable
 from starface_connector.starface.models import PbxSnapshot, PbxUser
 from starface_connector.starface.serving import run_in_thread
 from starface_connector.starface.simulator import (
@@ -520,6 +520,22 @@ def test_ignore_user_security_on_later_change_of_the_admin_permission(
         assert c.as_token(admin_token, "GET", "/api/v1/users").status_code == 200
         assert c.as_token(plain_token, "GET", "/api/v1/users").status_code == 403
         assert dump(engine, BOOKKEEPING | {"sessions"}) == before
+
+
+def test_a_pbx_that_lists_no_users_deletes_nobody(
+    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+) -> None:
+    """An empty user list is far likelier missing REST rights than an empty PBX."""
+    sim = simulator(users=12, groups=2, seed=33)
+    set_params(db, IgnoreUserDeletes="0")
+    run_import(db, sim)
+    for user in sim.pbx.snapshot().users:
+        sim.pbx.delete_user(user.id)
+    before = dump(engine)
+    with pytest.raises(StarfaceProtocolError, match="refusing to delete all 12 jtel users"):
+        run_import(db, sim)
+    assert dump(engine) == before
+    assert len(jtel_users(engine)) == 12
 
 
 @pytest.mark.parametrize("value", ["0", "1"])

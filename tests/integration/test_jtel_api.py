@@ -305,6 +305,19 @@ def test_admin_sets_a_password(connector: Connector) -> None:
     assert can_log_in(c, "1001", "other-pass")
 
 
+def test_a_password_reset_ends_the_users_tokens(connector: Connector) -> None:
+    c = connector
+    assert c.one(c.user_update("1001"))["outcome"] == "applied"
+    old_token = c.token("1001", "1001")
+    assert c.as_token(old_token, "GET", "/api/v1/me").status_code == 200
+    response = c.admin("PUT", "/api/v1/users/1001/password", json={"password": "n3w-pass!"})
+    assert response.status_code == 204
+    assert c.as_token(old_token, "GET", "/api/v1/me").status_code == 401
+    new_token = c.token("1001", "n3w-pass!")
+    assert c.as_token(new_token, "GET", "/api/v1/me").json()["usersUid"] == "1001"
+    assert c.admin("GET", "/api/v1/users/1001").status_code == 200  # other tokens live on
+
+
 # ---- groups --------------------------------------------------------------------------------
 
 

@@ -140,7 +140,7 @@ EVENT_TYPES = ("USER_UPDATE", "USER_DELETE", "GROUP_UPDATE", "USER_STATUS", "PHO
 class EventBatch(BaseModel):
     """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing."""
 
-    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_EVENTS)]
+    events: Annotated[list[Any], Field(min_length=1, max_length=MAX_EVENTS)]
 
 
 def to_domain(wire: Any) -> Event:
@@ -163,8 +163,10 @@ def to_domain(wire: Any) -> Event:
     return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
 
 
-def parse_event(raw: dict[str, Any]) -> Incoming:
+def parse_event(raw: Any) -> Incoming:
     """A domain event, or a Malformed naming what is wrong in one readable line."""
+    if not isinstance(raw, dict):
+        return Malformed(None, None, None, "rejected: malformed event: not a JSON object")
     try:
         return to_domain(_EVENT.validate_python(raw))
     except ValidationError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import socket
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -167,6 +169,8 @@ def pbx_fetcher(
         return None
     if not login or password is None:
         raise UserError("--starface-url needs --starface-login and --starface-password too")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise UserError(f"--starface-url must be an http:// or https:// address, not {url!r}")
     verify: bool | str = False if insecure else (ca_bundle or True)
     if isinstance(verify, str) and not Path(verify).is_file():
         raise UserError(f"CA bundle {verify} does not exist")
@@ -549,9 +553,36 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
 def run() -> None:
     """Entry point: user mistakes become one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown commands
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if not message:  # no arguments at all: the help was shown, nothing else to say
+            sys.exit(getattr(exc, "exit_code", 2))
+        err.print(
+            f"error: {message} (see --help)",
+            style="red",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(getattr(exc, "exit_code", 2))
+    except ValidationError as exc:  # a bad STARFACE_CONNECTOR_* environment variable
+        first = exc.errors(include_url=False)[0]
+        name = "STARFACE_CONNECTOR_" + "_".join(str(p) for p in first["loc"]).upper()
+        err.print(
+            f"error: {name}: {first['msg']}",
+            style="red",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
     except (DatabaseError, InvalidParameter, UserError, StarfaceError, ImportBusy) as exc:
         err.print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -26,6 +26,7 @@ from .security import (
 )
 
 MODULE = "module"
+API = "api"
 SYSADMIN = "sysadmin"
 DEFAULT_MODULE_LOGIN = "starface-module"
 API_TOKEN_IDLE = timedelta(hours=8)
@@ -78,6 +79,11 @@ def ensure_credentials(
                 row.login = login
             if password and not verify_password(row.password_hash, password):
                 row.password_hash = hash_password(password)
+                # a rotated password ends what the old one opened
+                if role == MODULE:
+                    _end_sessions(session, MODULE)
+                else:
+                    _end_sessions(session, API, SYSADMIN)
     return generated
 
 
@@ -144,8 +150,6 @@ def close_session(factory: sessionmaker[Session], token: str, kind: str) -> bool
 
 # ---- jtel API logins -----------------------------------------------------------------------
 
-API = "api"
-
 
 def api_login(factory: sessionmaker[Session], username: str, password: str) -> str | None:
     """Issue a bearer token for sysadmin or a jtel user, or None."""
@@ -203,9 +207,20 @@ def principal_for(factory: sessionmaker[Session], token: str) -> Principal | Non
 
 
 def set_user_password(factory: sessionmaker[Session], users_uid: str, password: str) -> bool:
+    """A new password also ends every token of that user: a reset locks out a thief."""
     hashed = hash_password(password)
     with factory() as session, session.begin():
         result = session.execute(
             update(UserRow).where(UserRow.users_uid == users_uid).values(password_hash=hashed)
         )
-        return bool(getattr(result, "rowcount", 0))
+        if not getattr(result, "rowcount", 0):
+            return False
+        _end_sessions(session, API, users_uid)
+        return True
+
+
+def _end_sessions(session: Session, kind: str, subject: str | None = None) -> None:
+    query = delete(SessionRow).where(SessionRow.kind == kind)
+    if subject is not None:
+        query = query.where(SessionRow.subject == subject)
+    session.execute(query)

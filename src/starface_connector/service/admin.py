@@ -56,7 +56,12 @@ def set_parameter(
 def set_acd_status(
     factory: sessionmaker[Session], users_uid: str, status: AcdStatus, *, actor: str
 ) -> bool:
-    """Set an agent's ACD status by hand; the ACD clock moves so older events stay stale."""
+    """Set an agent's ACD status by hand.
+
+    The ACD clock is left alone: it runs on the PBX's time, and the connector's own clock may
+    be ahead of it, so a LOGGED_OUT sent just after a manual change must still apply (an agent
+    wrongly logged off is safe; one wrongly routed to is not).
+    """
     with locked_transaction(factory) as session:
         user = session.get(UserRow, users_uid)
         if user is None:
@@ -64,8 +69,6 @@ def set_acd_status(
         now = utcnow()
         old = user.acd_status
         user.acd_status = status.value
-        if user.acd_at is None or user.acd_at < now:
-            user.acd_at = now
         user.updated_at = now
         session.execute(
             insert(AuditRow),

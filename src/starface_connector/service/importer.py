@@ -34,6 +34,7 @@ from ..domain.model import (
 )
 from ..domain.parameters import IGNORE_USER_SECURITY, Parameters
 from ..domain.rules import World, apply, decide
+from ..starface.errors import StarfaceProtocolError
 from ..starface.models import PbxSnapshot
 from ..storage.db import locked_transaction, utcnow
 from ..storage.repository import load_parameters, load_world
@@ -243,6 +244,12 @@ class Importer:
             params = load_parameters(session)
             world = load_world(
                 session, event_ids=(), logins=(), group_ids=(), all_users=True, all_groups=True
+            )
+        if not snapshot.users and world.users and not params.ignore_user_deletes:
+            # An empty list is far likelier a REST account without rights than an empty PBX.
+            raise StarfaceProtocolError(
+                f"STARFACE listed no users at all; refusing to delete all {len(world.users)} "
+                "jtel users (check the REST account's rights)"
             )
         pristine = snapshot_world(world)
         events = snapshot_events(snapshot, list(world.users), taken_at)

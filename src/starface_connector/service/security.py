@@ -41,8 +41,17 @@ def random_password() -> str:
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Every answer costs at least one strong verification, whether the login is unknown,
+    has a strong hash or still a light initial one: timing tells nothing about accounts."""
+    ok = _matches(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    if stored_hash is not None and needs_rehash(stored_hash):
+        _matches(_dummy_hash(), password)
+    return ok
+
+
+def _matches(stored_hash: str, password: str) -> bool:
     try:
-        return STRONG.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        return STRONG.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

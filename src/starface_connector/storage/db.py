@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,9 +35,10 @@ def parse_url(raw: str) -> URL:
     """Parse and check a database URL; plain ``postgresql://`` and ``mysql://`` pick our drivers."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", raw)  # never echo a password
         raise DatabaseError(
-            f"not a database URL: {raw!r} (expected e.g. sqlite:///path/connector.db, "
+            f"not a database URL: {shown!r} (expected e.g. sqlite:///path/connector.db, "
             "postgresql://user@host/db or mysql://user@host/db)"
         ) from None
     backend = url.get_backend_name()
@@ -61,7 +63,13 @@ def make_engine(raw_url: str, **kwargs: Any) -> Engine:
     url = parse_url(raw_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    # hide_parameters: bound values (password hashes, names) never reach an error or a log
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 10,
+        "hide_parameters": True,
+    }
     options.update(kwargs)
     try:
         engine = create_engine(url, **options)
@@ -79,7 +87,12 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
         url = url.set(database=str(path))
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        hide_parameters=True,
+        **kwargs,
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

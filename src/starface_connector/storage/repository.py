@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ..domain.model import AcdStatus, GroupState, PhoneStatus, Profile, UserState
@@ -242,24 +242,29 @@ def persist(
                 for g in old_groups
             ],
         )
-    membership_changed = [
-        g
-        for g in changed_groups
-        if g.group_id not in before.groups
-        or before.groups[g.group_id].members != g.members
-        # the cascade dropped a re-created user's memberships with the old row
-        or any(login in password_hashes for login in g.members)
-    ]
-    for part in chunks([g.group_id for g in membership_changed if g.group_id in before.groups]):
-        session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id.in_(part)))
-    member_rows = [
-        {"group_id": g.group_id, "users_uid": login}
-        for g in membership_changed
-        for login in g.members
-        if login in after.users
-    ]
-    if member_rows:
-        session.execute(insert(GroupMemberRow.__table__), member_rows)
+    # Memberships change by difference only: a group loaded for this batch may have members
+    # the batch never loaded, and those rows must stay as they are.
+    gone_rows: list[tuple[str, str]] = []
+    new_rows: list[dict[str, str]] = []
+    for group in changed_groups:
+        old = (
+            set(before.groups[group.group_id].members) if group.group_id in before.groups else set()
+        )
+        new = set(group.members)
+        gone_rows.extend((group.group_id, login) for login in sorted(old - new))
+        # a re-created user's membership went with the old row (ON DELETE CASCADE)
+        again = {login for login in new & old if login in password_hashes}
+        new_rows.extend(
+            {"group_id": group.group_id, "users_uid": login} for login in sorted(new - old | again)
+        )
+    for part in chunks(gone_rows):
+        session.execute(
+            delete(GroupMemberRow).where(
+                tuple_(GroupMemberRow.group_id, GroupMemberRow.users_uid).in_(part)
+            )
+        )
+    if new_rows:
+        session.execute(insert(GroupMemberRow.__table__), new_rows)
     new_ids = sorted(after.seen - before.seen)
     if new_ids:
         session.execute(
