@@ -41,7 +41,7 @@ from .common import (
     median,
     percentile,
     print_table,
-    write_results,
+    publish,
 )
 
 MODULE_LOGIN = "starface-module"
@@ -295,9 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.dispose()
         results = report(args, env, raw, dbs.backend)
-    path = write_results("events.json", results)
-    write_results(f"events-{dbs.backend}.json", results)
-    print(f"\nresults written to {path} (and events-{dbs.backend}.json)")
+    publish("events", dbs.backend, results)
     return 0
 
 

@@ -59,6 +59,7 @@ from .common import (
     loadavg,
     median,
     print_table,
+    publish,
     summary,
     write_results,
 )
@@ -474,9 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_results(f"import-{database}-profile-run.json", results)
         print(f"\nresults written to {path} (import.json left as it was)")
     else:
-        path = write_results("import.json", results)
-        write_results(f"import-{database}.json", results)
-        print(f"\nresults written to {path} (and import-{database}.json)")
+        publish("import", database, results)
     return 0
 
 

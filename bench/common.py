@@ -183,3 +183,10 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def publish(kind: str, backend: str, data: dict[str, Any]) -> None:
+    """The latest run as <kind>.json, and per kind of database as <kind>-<backend>.json."""
+    path = write_results(f"{kind}.json", data)
+    write_results(f"{kind}-{backend}.json", data)
+    print(f"\nresults written to {path} (and {kind}-{backend}.json)")

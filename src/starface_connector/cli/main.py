@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -68,16 +68,14 @@ DatabaseUrl = Annotated[
     ),
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 class UserError(Exception):
     """A mistake of the person at the keyboard: one line, exit 1, no traceback."""
 
 
-def fail(message: str) -> NoReturn:
+def print_error(message: str) -> None:
+    """The one line a user mistake gets on stderr."""
     err.print(f"error: {message}", style="red", highlight=False, markup=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def open_database(database_url: str | None) -> Any:
@@ -560,27 +558,15 @@ def run() -> None:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if not message:  # no arguments at all: the help was shown, nothing else to say
             sys.exit(getattr(exc, "exit_code", 2))
-        err.print(
-            f"error: {message} (see --help)",
-            style="red",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+        print_error(f"{message} (see --help)")
         sys.exit(getattr(exc, "exit_code", 2))
     except ValidationError as exc:  # a bad STARFACE_CONNECTOR_* environment variable
         first = exc.errors(include_url=False)[0]
         name = "STARFACE_CONNECTOR_" + "_".join(str(p) for p in first["loc"]).upper()
-        err.print(
-            f"error: {name}: {first['msg']}",
-            style="red",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+        print_error(f"{name}: {first['msg']}")
         sys.exit(1)
     except (DatabaseError, InvalidParameter, UserError, StarfaceError, ImportBusy) as exc:
-        err.print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
+        print_error(str(exc))
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -66,7 +65,3 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
