@@ -31,7 +31,7 @@ from starface_connector.api.app import create_app
 from starface_connector.domain.parameters import IGNORE_USER_STATUS
 from starface_connector.service.accounts import ensure_credentials
 from starface_connector.service.admin import set_parameter
-from starface_connector.starface.serving import run_in_thread
+from starface_connector.serving import run_in_thread
 from starface_connector.storage.db import make_engine, session_factory, upgrade
 
 from .common import (

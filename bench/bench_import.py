@@ -36,12 +36,12 @@ import httpx
 from sqlalchemy import Column, Engine, MetaData, String, Table, insert, select
 
 from starface_connector.domain.parameters import IGNORE_GROUP_UPDATE, IGNORE_USER_DELETES
+from starface_connector.domain.pbx import PbxSnapshot
 from starface_connector.service.admin import set_parameter
 from starface_connector.service.importer import Importer, ImportReport
 from starface_connector.service.security import hash_initial_password
+from starface_connector.serving import run_in_thread
 from starface_connector.starface.client import API_VERSION, StarfaceClient, compute_secret
-from starface_connector.starface.models import PbxSnapshot
-from starface_connector.starface.serving import run_in_thread
 from starface_connector.starface.simulator import (
     ADMIN_PERMISSION,
     SimulatedPbx,

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from starface_connector.api.app import create_app
 from starface_connector.domain.parameters import DEFAULTS
 from starface_connector.service.accounts import ensure_credentials
-from starface_connector.starface.serving import run_in_thread
+from starface_connector.serving import run_in_thread
 from starface_connector.storage.db import make_engine, session_factory, upgrade
 from starface_connector.storage.tables import (
     AuditRow,

@@ -27,7 +27,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from starface_connector.starface.serving import run_in_thread
+from starface_connector.serving import run_in_thread
 from starface_connector.starface.simulator import (
     FAULT_HEADER,
     SimulatedPbx,

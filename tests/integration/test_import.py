@@ -34,13 +34,13 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from starface_connector.api.app import create_app
+from starface_connector.domain.pbx import PbxSnapshot, PbxUser
 from starface_connector.service.admin import set_parameter
 from starface_connector.service.importer import ImportBusy, Importer, ImportReport
 from starface_connector.service.scheduler import ImportScheduler
+from starface_connector.serving import run_in_thread
 from starface_connector.starface.client import StarfaceClient
 from starface_connector.starface.errors import StarfaceProtocolError, StarfaceUnreachable
-from starface_connector.starface.models import PbxSnapshot, PbxUser
-from starface_connector.starface.serving import run_in_thread
 from starface_connector.starface.simulator import (
     SimulatedPbx,
     SimulatorControl,

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from starface_connector.serving import run_in_thread
 from starface_connector.starface.pusher import EventPusher, PushError
-from starface_connector.starface.serving import run_in_thread
 from starface_connector.starface.simulator import SimulatedPbx
 from tests.conftest import MODULE_LOGIN, MODULE_PASSWORD, Connector, reset
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from starface_connector.starface.serving import run_in_thread
+from starface_connector.serving import run_in_thread
 from starface_connector.starface.simulator import (
     FAULT_HEADER,
     SimulatedPbx,

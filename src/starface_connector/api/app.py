@@ -13,8 +13,8 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..domain.pbx import PbxSnapshot
 from ..service.importer import Importer
-from ..starface.models import PbxSnapshot
 from ..storage.db import session_factory
 from . import jtel, starface
 

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from ..config import Settings
 from ..domain.parameters import InvalidParameter, spec_for
+from ..domain.pbx import PbxSnapshot
 from ..service.accounts import GeneratedCredential, ensure_credentials
 from ..service.admin import list_parameters, set_parameter
 from ..service.importer import ImportBusy, Importer, ImportReport
@@ -35,7 +36,6 @@ from ..service.scheduler import ImportScheduler
 from ..service.security import random_password
 from ..starface.client import StarfaceClient
 from ..starface.errors import StarfaceError
-from ..starface.models import PbxSnapshot
 from ..storage import queries
 from ..storage.db import DatabaseError, describe, make_engine, session_factory, upgrade
 
@@ -345,7 +345,7 @@ def simulate(
     duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after seconds.")] = None,
 ) -> None:
     """A STARFACE stand-in: the REST API at /rest, and optionally the module's event pusher."""
-    from ..starface.serving import run_in_thread
+    from ..serving import run_in_thread
     from ..starface.simulator import SimulatedPbx, create_simulator_app
 
     if push_to and not (module_login and module_password):
@@ -389,8 +389,8 @@ def demo(
     import tempfile
 
     from ..api.app import create_app
+    from ..serving import run_in_thread
     from ..starface.pusher import EventPusher
-    from ..starface.serving import run_in_thread
     from ..starface.simulator import SimulatedPbx, create_simulator_app
 
     check_port_free("127.0.0.1", port)

@@ -33,9 +33,9 @@ from ..domain.model import (
     UserUpdate,
 )
 from ..domain.parameters import IGNORE_USER_SECURITY, Parameters
+from ..domain.pbx import PbxSnapshot
 from ..domain.rules import World, apply, decide
 from ..starface.errors import StarfaceProtocolError
-from ..starface.models import PbxSnapshot
 from ..storage.db import locked_transaction, utcnow
 from ..storage.repository import load_parameters, load_world
 from ..storage.repository import snapshot as snapshot_world

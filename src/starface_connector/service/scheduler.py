@@ -6,8 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..domain.pbx import PbxSnapshot
 from ..starface.errors import StarfaceError
-from ..starface.models import PbxSnapshot
 from .importer import ImportBusy, Importer
 
 log = logging.getLogger("starface_connector.import")

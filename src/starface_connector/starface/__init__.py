@@ -1,18 +1,9 @@
-"""STARFACE side of the connector: REST client, value objects and a PBX simulator."""
+"""The STARFACE PBX's REST API, as the connector reads it: a client producing PbxSnapshots."""
 
-from starface_connector.starface.client import StarfaceClient, compute_secret
-from starface_connector.starface.errors import (
-    StarfaceAuthError,
-    StarfaceError,
-    StarfaceProtocolError,
-    StarfaceUnreachable,
-)
-from starface_connector.starface.models import PbxGroup, PbxSnapshot, PbxUser
+from .client import StarfaceClient, compute_secret
+from .errors import StarfaceAuthError, StarfaceError, StarfaceProtocolError, StarfaceUnreachable
 
 __all__ = [
-    "PbxGroup",
-    "PbxSnapshot",
-    "PbxUser",
     "StarfaceAuthError",
     "StarfaceClient",
     "StarfaceError",

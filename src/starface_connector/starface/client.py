@@ -41,13 +41,13 @@ from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
+from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 from starface_connector.starface.errors import (
     StarfaceAuthError,
     StarfaceError,
     StarfaceProtocolError,
     StarfaceUnreachable,
 )
-from starface_connector.starface.models import PbxGroup, PbxSnapshot, PbxUser
 
 __all__ = ["API_VERSION", "DEFAULT_ADMIN_PERMISSION", "StarfaceClient", "compute_secret"]
 

@@ -35,7 +35,7 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from starface_connector.starface.models import PbxGroup, PbxSnapshot, PbxUser
+from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 from starface_connector.starface.simulator import SimulatedPbx
 
 __all__ = [

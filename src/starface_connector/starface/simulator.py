@@ -46,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from starface_connector.starface.models import PbxGroup, PbxSnapshot, PbxUser
+from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 
 __all__ = [
     "ADMIN_PERMISSION",
