@@ -22,10 +22,10 @@ from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from starface_connector.api.app import create_app
+from starface_connector.bootstrap import Container, bootstrap
+from starface_connector.config import Settings
 from starface_connector.domain.parameters import DEFAULTS
-from starface_connector.service.accounts import ensure_credentials
 from starface_connector.serving import run_in_thread
-from starface_connector.storage.db import make_engine, session_factory, upgrade
 from starface_connector.storage.tables import (
     AuditRow,
     GroupMemberRow,
@@ -94,18 +94,68 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield url
 
 
-@pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    ensure_credentials(
-        session_factory(engine),
-        module_login=MODULE_LOGIN,
-        module_password=MODULE_PASSWORD,
-        admin_password=ADMIN_PASSWORD,
+class MovableClock:
+    """The connector's clock in tests: real UTC time plus an offset a test moves forward, so
+    expiry and idle times are tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+    def reset(self) -> None:
+        self.offset = timedelta()
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """Settings of a test connector, independent of the environment the tests run in."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "module_login": MODULE_LOGIN,
+        "module_password": MODULE_PASSWORD,
+        "admin_password": ADMIN_PASSWORD,
+        "starface_url": None,
+        "starface_login": None,
+        "starface_password": None,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def open_container(settings: Settings, clock: Any | None = None) -> Container:
+    """A container as ``serve`` builds it: migrated, with its built-in accounts."""
+    container = bootstrap(settings, clock=clock or MovableClock())
+    container.accounts.ensure_credentials(
+        module_login=MODULE_LOGIN, module_password=MODULE_PASSWORD, admin_password=ADMIN_PASSWORD
     )
-    yield engine
-    engine.dispose()
+    return container
+
+
+@pytest.fixture(scope="session")
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture(autouse=True)
+def _clock_starts_at_now(clock: MovableClock) -> None:
+    """Every test starts with the connector's clock at the real time."""
+    clock.reset()
+
+
+@pytest.fixture(scope="session")
+def container(database_url: str, clock: MovableClock) -> Iterator[Container]:
+    built = open_container(settings_for(database_url), clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="session")
+def engine(container: Container) -> Engine:
+    return container.engine
 
 
 def reset(engine: Engine) -> None:
@@ -130,8 +180,8 @@ def reset(engine: Engine) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_url(engine: Engine) -> Iterator[str]:
-    with run_in_thread(create_app(engine)) as url:
+def server_url(container: Container) -> Iterator[str]:
+    with run_in_thread(create_app(container)) as url:
         yield url
 
 
@@ -254,7 +304,8 @@ class Connector:
 
 
 @pytest.fixture
-def connector(engine: Engine, server_url: str) -> Iterator[Connector]:
+def connector(engine: Engine, server_url: str, clock: MovableClock) -> Iterator[Connector]:
     reset(engine)
+    clock.reset()
     with httpx.Client(timeout=30) as http:
         yield Connector(server_url, http)

@@ -1,3 +1,3 @@
-from starface_connector.cli.main import run
+from starface_connector.cli import run
 
 run()

@@ -1,12 +1,17 @@
-"""Settings from the environment (``STARFACE_CONNECTOR_*``) and the command line."""
+"""Settings from the environment (``STARFACE_CONNECTOR_*``); command-line options win."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot work; the message is one line for a person."""
 
 
 def default_data_dir() -> Path:
@@ -15,19 +20,45 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Settings the commands read here; options with a command-line flag (the STARFACE ones,
-    the import interval, host, port, database URL) are read by Typer with the same names."""
+    """Every setting of the connector, read once by the composition root."""
 
     model_config = SettingsConfigDict(env_prefix="STARFACE_CONNECTOR_", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
     module_login: str | None = None
-    module_password: str | None = None
-    admin_password: str | None = None
-    max_body_bytes: int = 8 * 1024 * 1024
+    module_password: SecretStr | None = None
+    admin_password: SecretStr | None = None
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    starface_url: str | None = None
+    starface_login: str | None = None
+    starface_password: SecretStr | None = None
+    starface_ca_bundle: Path | None = None
+    starface_insecure: bool = False
+    import_interval_minutes: float = Field(default=15.0, ge=0.1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'connector.db'}"
+
+    def check_starface(self) -> None:
+        """A PBX address needs credentials and must be a web address; say which is wrong."""
+        if not self.starface_url:
+            return
+        if not self.starface_login or self.starface_password is None:
+            raise ConfigurationError(
+                "--starface-url needs --starface-login and --starface-password too"
+            )
+        if not re.match(r"^https?://[^/\s]+", self.starface_url):
+            raise ConfigurationError(
+                f"--starface-url must be an http:// or https:// address, not {self.starface_url!r}"
+            )
+        if self.starface_ca_bundle is not None and not self.starface_ca_bundle.is_file():
+            raise ConfigurationError(f"CA bundle {self.starface_ca_bundle} does not exist")
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()

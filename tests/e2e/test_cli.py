@@ -32,10 +32,7 @@ from starface_connector.domain.model import (
     UserStatusChange,
     UserUpdate,
 )
-from starface_connector.service.admin import set_parameter
-from starface_connector.service.events import apply_batch
-from starface_connector.storage import queries
-from starface_connector.storage.db import make_engine, session_factory, upgrade
+from tests.conftest import open_container, settings_for
 
 PFX = "Portal.WebServices.Starface."
 IGNORE_USER_STATUS = PFX + "IgnoreUserStatus"
@@ -261,7 +258,10 @@ def test_serve_first_start_readme_flow_and_second_start(tmp_path: Path) -> None:
         ).json()["results"][0]["reason"] == (f"ignored: {IGNORE_USER_STATUS}=1")
         changed = cli(env, "params", "set", IGNORE_USER_STATUS, "0")
         assert changed.returncode == 0, changed.stderr
-        assert changed.stdout.strip() == f"{IGNORE_USER_STATUS}: 1 -> 0"
+        # said on the default database, the one serve runs on
+        assert after_database_line(changed.stdout, f"sqlite:///{default_db(tmp_path)}") == [
+            f"{IGNORE_USER_STATUS}: 1 -> 0"
+        ]
         (after,) = http.post(
             "/starface/v1/events",
             json={"events": [status_event("s-2", "2026-11-25T10:02:00Z")]},
@@ -345,8 +345,8 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
             [f"{SESSION_SECONDS} must be between 10 and 86400 seconds, not '5'"],
         ),
         (
-            ["params", "set", "IgnoreUserStatus", "0"],
-            ["unknown parameter 'IgnoreUserStatus'; known: ", IGNORE_USER_STATUS],
+            ["params", "set", "IgnoreUserStatuses", "0"],
+            ["unknown parameter 'IgnoreUserStatuses'; known: ", IGNORE_USER_STATUS],
         ),
         (["params", "get", "Nope"], ["unknown parameter 'Nope'; known: "]),
     ],
@@ -428,26 +428,36 @@ def test_params_get_set_list_round_trip_is_audited(tmp_path: Path) -> None:
     url = f"sqlite:///{db}"
     env = environment(tmp_path)
     changed = cli(env, "params", "set", SESSION_SECONDS, " 0600 ", "--database-url", url)
-    assert (changed.returncode, changed.stdout) == (0, f"{SESSION_SECONDS}: 300 -> 600\n")
+    assert changed.returncode == 0, changed.stderr
+    assert after_database_line(changed.stdout, url) == [f"{SESSION_SECONDS}: 300 -> 600"]
     assert db.exists()
     assert not default_db(tmp_path).exists()  # --database-url wins over the data folder
     got = cli(env, "params", "get", SESSION_SECONDS, "--database-url", url)
-    assert (got.returncode, got.stdout) == (0, "600\n"), got.stderr
+    # the value alone on stdout, for scripts; which database on stderr
+    assert (got.returncode, got.stdout, got.stderr) == (0, "600\n", f"database: {url}\n")
     listed = cli(env, "params", "list", "--database-url", url)
     assert listed.returncode == 0, listed.stderr
-    values = parameter_rows(listed.stdout)
+    values = parameter_rows("\n".join(after_database_line(listed.stdout, url)))
     assert values == {**PARAMETERS, SESSION_SECONDS: "600"}
-    for result in (got, changed, listed):
+    short = cli(env, "params", "get", "SessionExpireSeconds", "--database-url", url)
+    assert (short.returncode, short.stdout) == (0, "600\n"), short.stderr  # the last part will do
+    for result in (got, changed, listed, short):
         no_traceback(result)
-    engine = make_engine(url)
+    container = open_container(settings_for(url))
     try:
-        with session_factory(engine)() as session:
-            changes = queries.list_parameter_changes(session)
-        assert [(c["name"], c["oldValue"], c["newValue"], c["actor"]) for c in changes] == [
+        changes = container.views.parameter_changes()
+        assert [(c.name, c.old_value, c.new_value, c.actor) for c in changes] == [
             (SESSION_SECONDS, "300", "600", "cli")
         ]
     finally:
-        engine.dispose()
+        container.close()
+
+
+def after_database_line(stdout: str, url: str) -> list[str]:
+    """The lines after the first, which must say which database the command opened."""
+    first, *rest = stdout.strip().splitlines()
+    assert first == f"database: {url}", stdout
+    return rest
 
 
 def parameter_rows(table: str) -> dict[str, str]:
@@ -461,16 +471,13 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An SQLite database with two users and a few audited events, written by the service."""
     db = tmp_path_factory.mktemp("populated") / "connector.db"
     url = f"sqlite:///{db}"
-    engine = make_engine(url)
+    container = open_container(settings_for(url))
     try:
-        upgrade(engine)
-        factory = session_factory(engine)
-        set_parameter(factory, IGNORE_USER_STATUS, "0", actor="test")
+        container.admin.set_parameter(IGNORE_USER_STATUS, "0", actor="test")
         t = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
         anna = Profile("Anna", "Müller-Lüdenscheidt", "anna.mueller@example.com", "de", ())
         ben = Profile("Ben", "Berg", "ben@example.com", "en", ())
-        apply_batch(
-            factory,
+        container.events.apply_batch(
             [
                 UserUpdate("p-1", t, "1001", anna, False),
                 UserUpdate("p-2", t, "1002", ben, False),
@@ -480,7 +487,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> str:
             ],
         )
     finally:
-        engine.dispose()
+        container.close()
     return url
 
 
@@ -506,21 +513,19 @@ def test_users_list_events_tail_and_db_upgrade(tmp_path: Path, populated: str) -
     assert len(rows) == 2, users.stdout
     assert "CALLS_AND_MEDIA" in rows[0] and "OFFLINE" in rows[0]
     assert "LOGGED_OFF" in rows[1] and "RINGING" in rows[1]
-    # the newest two entries, oldest first, one line each
-    lines = tail.stdout.strip().splitlines()
+    # which database, then the newest two entries, oldest first, one line each
+    lines = after_database_line(tail.stdout, populated)
     assert len(lines) == 2, tail.stdout
     assert re.search(
         r"PHONE_STATUS\s+1002\s+applied\s+telephone status OFFLINE -> RINGING$", lines[0]
     )
     assert re.search(r"PHONE_STATUS\s+ghost\s+rejected\s+rejected: unknown user ghost$", lines[1])
     assert upgraded.stdout == f"database {populated} is up to date\n"
-    engine = make_engine(populated)
-    try:
-        upgrade(engine)  # and the database is still what the service wrote
-        with session_factory(engine)() as session:
-            assert queries.list_users(session, search="", limit=10, offset=0)["total"] == 2
+    container = open_container(settings_for(populated))
+    try:  # and the database is still what the service wrote
+        assert container.views.users(limit=10).total == 2
     finally:
-        engine.dispose()
+        container.close()
 
 
 @pytest.fixture(scope="module")
@@ -548,8 +553,8 @@ def test_users_list_shows_whole_values(piped: dict[str, str]) -> None:
         assert value in piped["users"]
 
 
-def test_events_tail_prints_one_line_per_event(piped: dict[str, str]) -> None:
-    lines = piped["events"].strip().splitlines()
+def test_events_tail_prints_one_line_per_event(piped: dict[str, str], populated: str) -> None:
+    lines = after_database_line(piped["events"], populated)
     assert len(lines) == 5, piped["events"]
     assert lines[0].endswith(f"admin flag not taken ({PFX}IgnoreUserSecurity=1)")
 

@@ -31,28 +31,26 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from starface_connector.api.app import create_app
+from starface_connector.bootstrap import Container
 from starface_connector.domain.pbx import PbxSnapshot, PbxUser
-from starface_connector.service.admin import set_parameter
-from starface_connector.service.importer import ImportBusy, Importer, ImportReport
+from starface_connector.service.errors import ImportBusy, ImportRefused
+from starface_connector.service.importer import Importer, ImportReport
 from starface_connector.service.scheduler import ImportScheduler
 from starface_connector.serving import run_in_thread
 from starface_connector.starface.client import StarfaceClient
-from starface_connector.starface.errors import StarfaceProtocolError, StarfaceUnreachable
+from starface_connector.starface.errors import StarfaceUnreachable
 from starface_connector.starface.simulator import (
     SimulatedPbx,
     SimulatorControl,
     create_simulator_app,
 )
-from starface_connector.storage.db import make_engine, session_factory, upgrade
-from starface_connector.storage.queries import list_groups
 from starface_connector.storage.tables import AuditRow, Base, ImportRunRow, UserRow
-from tests.conftest import Connector, reset
+from tests.conftest import Connector, open_container, reset, settings_for
 
 P = "Portal.WebServices.Starface."
-ADMIN_IGNORED = f"admin flag ignored: {P}IgnoreUserSecurity=1"
+ADMIN_IGNORED = f"{P}IgnoreUserSecurity"
 PBX_LOGIN = "api-import"
 PBX_PASSWORD = "Geheim-Passwort-42"
 FOLLOW_ALL = {
@@ -100,22 +98,22 @@ def simulator() -> Iterator[Callable[..., Sim]]:
 
 
 @pytest.fixture
-def db(engine: Engine) -> sessionmaker[Session]:
-    """A clean jtel store with standard parameters (and no import history)."""
-    reset(engine)
-    with engine.begin() as connection:
+def db(container: Container) -> Container:
+    """The connector on a clean jtel store with standard parameters (and no import history)."""
+    reset(container.engine)
+    with container.engine.begin() as connection:
         connection.execute(delete(ImportRunRow))
-    return session_factory(engine)
+    return container
 
 
 @pytest.fixture
-def make_jtel(engine: Engine, db: sessionmaker[Session]) -> Iterator[Callable[..., Connector]]:
+def make_jtel(db: Container) -> Iterator[Callable[..., Connector]]:
     """Start a connector app of our own (the shared ``server_url`` has no PBX configured)."""
     # The client closes first, so no idle keep-alive connection holds a server's shutdown up.
     with ExitStack() as servers, httpx.Client(timeout=60) as http:
 
         def make(fetch: Callable[[], PbxSnapshot] | None = None) -> Connector:
-            url = servers.enter_context(run_in_thread(create_app(engine, pbx_fetch=fetch)))
+            url = servers.enter_context(run_in_thread(create_app(replace(db, pbx=fetch))))
             return Connector(url, http)
 
         yield make
@@ -165,9 +163,8 @@ def jtel_groups(c: Connector) -> dict[str, tuple[str, tuple[str, ...]]]:
     return {g["id"]: (g["name"], tuple(sorted(g["members"]))) for g in response.json()}
 
 
-def db_groups(factory: sessionmaker[Session]) -> dict[str, tuple[str, tuple[str, ...]]]:
-    with factory() as session:
-        return {g["id"]: (g["name"], tuple(sorted(g["members"]))) for g in list_groups(session)}
+def db_groups(container: Container) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {g.id: (g.name, tuple(sorted(g.members))) for g in container.views.groups()}
 
 
 def audit_after(engine: Engine, after_id: int) -> list[dict[str, Any]]:
@@ -189,9 +186,9 @@ def import_runs(engine: Engine) -> list[dict[str, Any]]:
         return [row._asdict() for row in rows]
 
 
-def set_params(factory: sessionmaker[Session], **values: str) -> None:
+def set_params(container: Container, **values: str) -> None:
     for name, value in values.items():
-        set_parameter(factory, P + name, value, actor="test")
+        container.admin.set_parameter(P + name, value, actor="test")
 
 
 # ---- what the PBX says ---------------------------------------------------------------------
@@ -271,8 +268,13 @@ def report_sections(report: ImportReport) -> dict[str, Any]:
     return {"users": data["users"], "groups": data["groups"]}
 
 
-def run_import(factory: sessionmaker[Session], sim: Sim, **options: Any) -> ImportReport:
-    return Importer(factory).run(sim.fetch, **options)
+def run_import(container: Container, sim: Sim, **options: Any) -> ImportReport:
+    return container.importer.run(sim.fetch, **options)
+
+
+def another_importer(container: Container) -> Importer:
+    """An importer as a second instance on the same database would have it."""
+    return Importer(container.uow, container.clock, container.hasher)
 
 
 def assert_jtel_mirrors(engine: Engine, snapshot: PbxSnapshot) -> None:
@@ -284,7 +286,7 @@ def assert_jtel_mirrors(engine: Engine, snapshot: PbxSnapshot) -> None:
 
 
 def test_report_counts_match_the_pbx_changes_and_every_change_is_audited(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=40, groups=6, seed=11)
     set_params(db, **FOLLOW_ALL)
@@ -346,7 +348,7 @@ def admins_in(sim: Sim) -> int:
 @pytest.mark.parametrize("params", [FOLLOW_ALL, {}], ids=["follow-all", "standard-params"])
 def test_second_import_reports_no_change_and_writes_nothing(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     params: dict[str, str],
 ) -> None:
@@ -376,8 +378,8 @@ def test_second_import_reports_no_change_and_writes_nothing(
         # PBX administrators stay non-admin in jtel: reported as ignored on every run
         assert admins_in(sim) > 0
         assert again.ignored == {
-            f"ignored: {P}IgnoreUserDeletes=1": 2,
-            f"ignored: {P}IgnoreGroupUpdate=1": len(snapshot.groups),
+            f"{P}IgnoreUserDeletes": 2,
+            f"{P}IgnoreGroupUpdate": len(snapshot.groups),
             ADMIN_IGNORED: admins_in(sim),
         }
         assert again.unchanged == len(snapshot.users)
@@ -393,7 +395,7 @@ def test_second_import_reports_no_change_and_writes_nothing(
 
 
 def test_dry_run_writes_nothing_and_reports_what_the_import_then_applies(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=40, groups=5, seed=13)
     set_params(db, **FOLLOW_ALL)
@@ -433,7 +435,7 @@ def test_dry_run_writes_nothing_and_reports_what_the_import_then_applies(
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_user_password_set_uid(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
     value: str,
@@ -459,7 +461,7 @@ def test_user_password_set_uid(
 
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_user_security_at_creation(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim], value: str
+    engine: Engine, db: Container, simulator: Callable[..., Sim], value: str
 ) -> None:
     sim = simulator(users=40, groups=2, seed=22)
     snapshot = sim.pbx.snapshot()
@@ -478,7 +480,7 @@ def test_ignore_user_security_at_creation(
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_user_security_on_later_change_of_the_admin_permission(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
     value: str,
@@ -523,7 +525,7 @@ def test_ignore_user_security_on_later_change_of_the_admin_permission(
 
 
 def test_a_pbx_that_lists_no_users_deletes_nobody(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     """An empty user list is far likelier missing REST rights than an empty PBX."""
     sim = simulator(users=12, groups=2, seed=33)
@@ -532,7 +534,7 @@ def test_a_pbx_that_lists_no_users_deletes_nobody(
     for user in sim.pbx.snapshot().users:
         sim.pbx.delete_user(user.id)
     before = dump(engine)
-    with pytest.raises(StarfaceProtocolError, match="refusing to delete all 12 jtel users"):
+    with pytest.raises(ImportRefused, match="refusing to delete all 12 jtel users"):
         run_import(db, sim)
     assert dump(engine) == before
     assert len(jtel_users(engine)) == 12
@@ -541,7 +543,7 @@ def test_a_pbx_that_lists_no_users_deletes_nobody(
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_user_deletes(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
     value: str,
@@ -564,7 +566,7 @@ def test_ignore_user_deletes(
     if value == "0":
         assert report.deleted == gone
         assert report.unchanged == 27
-        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 3, **admins}
+        assert report.ignored == {f"{P}IgnoreGroupUpdate": 3, **admins}
         assert remaining == {u.login for u in sim.pbx.snapshot().users}
         for login in gone:
             assert c.admin("GET", f"/api/v1/users/{login}").status_code == 404
@@ -575,8 +577,8 @@ def test_ignore_user_deletes(
     else:
         assert report.deleted == [] and report.changes == 0
         ignored = {
-            f"ignored: {P}IgnoreGroupUpdate=1": 3,
-            f"ignored: {P}IgnoreUserDeletes=1": 3,
+            f"{P}IgnoreGroupUpdate": 3,
+            f"{P}IgnoreUserDeletes": 3,
             **admins,
         }
         assert report.ignored == ignored
@@ -589,7 +591,7 @@ def test_ignore_user_deletes(
 
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_group_update_when_groups_are_first_imported(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim], value: str
+    engine: Engine, db: Container, simulator: Callable[..., Sim], value: str
 ) -> None:
     sim = simulator(users=30, groups=5, seed=25)
     set_params(db, IgnoreGroupUpdate=value)
@@ -597,23 +599,25 @@ def test_ignore_group_update_when_groups_are_first_imported(
     snapshot = sim.pbx.snapshot()
     assert len(report.created) == 30
     group_rows = [r for r in audit_after(engine, 0) if r["type"] == "GROUP_UPDATE"]
+    # PBX administrators are created without the flag (IgnoreUserSecurity=1): counted as ignored
+    admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
     if value == "0":
         assert db_groups(db) == pbx_groups(snapshot)
         assert any(members for _, members in pbx_groups(snapshot).values())
         assert report.groups_created == sorted(str(g.id) for g in snapshot.groups)
-        assert not report.ignored
+        assert report.ignored == admins
         assert sorted(r["group_id"] for r in group_rows) == report.groups_created
         assert all(r["reason"].startswith("created group") for r in group_rows)
     else:
         assert db_groups(db) == {}
         assert report.groups_created == [] and report.groups_unchanged == 0
-        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 5}
+        assert report.ignored == {f"{P}IgnoreGroupUpdate": 5, **admins}
         assert group_rows == []
 
 
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_group_update_on_later_group_changes(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim], value: str
+    engine: Engine, db: Container, simulator: Callable[..., Sim], value: str
 ) -> None:
     sim = simulator(users=30, groups=4, seed=26)
     set_params(db, IgnoreGroupUpdate="0")
@@ -637,7 +641,7 @@ def test_ignore_group_update_on_later_group_changes(
     else:
         assert report.changes == 0
         admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
-        assert report.ignored == {f"ignored: {P}IgnoreGroupUpdate=1": 5, **admins}
+        assert report.ignored == {f"{P}IgnoreGroupUpdate": 5, **admins}
         assert db_groups(db) == pbx_groups(first)
         assert dump(engine) == before
 
@@ -645,7 +649,7 @@ def test_ignore_group_update_on_later_group_changes(
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_ignore_user_status_import_never_touches_acd_or_phone_status(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
     value: str,
@@ -700,7 +704,7 @@ def test_ignore_user_status_import_never_touches_acd_or_phone_status(
 
 
 def test_pbx_failing_30_percent_of_requests_still_yields_a_complete_correct_import(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=60, groups=8, seed=31, error_rate=0.3)
     set_params(db, **FOLLOW_ALL)
@@ -710,7 +714,7 @@ def test_pbx_failing_30_percent_of_requests_still_yields_a_complete_correct_impo
         with sim.client() as client:
             return client.fetch_snapshot()
 
-    importer = Importer(db)
+    importer = another_importer(db)
     report = importer.run(fetch)
     assert sim.control.faults_injected > 0
     snapshot = sim.pbx.snapshot()
@@ -730,7 +734,7 @@ def test_pbx_failing_30_percent_of_requests_still_yields_a_complete_correct_impo
 
 def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
 ) -> None:
@@ -774,7 +778,7 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
 
 
 def test_two_imports_never_run_at_once(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=20, groups=2, seed=33)
     entered, release = threading.Event(), threading.Event()
@@ -784,7 +788,7 @@ def test_two_imports_never_run_at_once(
         assert release.wait(60)
         return sim.fetch()
 
-    importer = Importer(db)
+    importer = another_importer(db)
     outcome: dict[str, Any] = {}
 
     def first() -> None:
@@ -800,9 +804,9 @@ def test_two_imports_never_run_at_once(
         with pytest.raises(ImportBusy):
             importer.run(sim.fetch)  # the same importer: its lock
         with pytest.raises(ImportBusy):
-            Importer(db).run(sim.fetch)  # another instance (process): the lease row
+            another_importer(db).run(sim.fetch)  # another instance (process): the lease row
         with pytest.raises(ImportBusy):
-            Importer(db).run(sim.fetch, dry_run=True)
+            another_importer(db).run(sim.fetch, dry_run=True)
         assert jtel_users(engine) == {}
     finally:
         release.set()
@@ -812,7 +816,7 @@ def test_two_imports_never_run_at_once(
     runs = import_runs(engine)
     assert [r["status"] for r in runs] == ["done"]
     # The lease is released: the next import runs (and finds nothing to do).
-    assert Importer(db).run(sim.fetch).changes == 0
+    assert another_importer(db).run(sim.fetch).changes == 0
     assert [r["status"] for r in import_runs(engine)] == ["done", "done"]
 
 
@@ -824,10 +828,10 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 def test_scheduler_imports_at_start_then_every_interval_and_survives_failures(
-    engine: Engine, db: sessionmaker[Session], simulator: Callable[..., Sim]
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=20, groups=2, seed=34)
-    importer = Importer(db)
+    importer = another_importer(db)
     # At start, even with an interval far longer than the test.
     scheduler = ImportScheduler(importer, sim.fetch, interval_seconds=3600)
     scheduler.start()
@@ -869,7 +873,7 @@ def test_scheduler_imports_at_start_then_every_interval_and_survives_failures(
 
 def test_api_dry_run_returns_the_difference_and_the_import_applies_it(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
 ) -> None:
@@ -886,7 +890,8 @@ def test_api_dry_run_returns_the_difference_and_the_import_applies_it(
     assert body["dryRun"] is True
     assert body["users"] == {"created": logins, "updated": [], "deleted": [], "unchanged": 0}
     assert body["changes"] == 30
-    assert body["ignored"] == {f"ignored: {P}IgnoreGroupUpdate=1": 4}
+    admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
+    assert body["ignored"] == {f"{P}IgnoreGroupUpdate": 4, **admins}
     assert {d["subject"] for d in body["details"]} == set(logins)
     assert dump(engine, BOOKKEEPING | {"sessions"}) == before
     runs = c.admin("GET", "/api/v1/imports").json()
@@ -911,7 +916,7 @@ def test_api_dry_run_returns_the_difference_and_the_import_applies_it(
 
 def test_api_import_is_for_administrators_only(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
 ) -> None:
@@ -952,7 +957,7 @@ def test_api_import_without_a_configured_pbx_is_a_conflict(
 
 def test_api_import_with_wrong_pbx_credentials_is_a_bad_gateway(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
 ) -> None:
@@ -974,7 +979,7 @@ def test_api_import_with_wrong_pbx_credentials_is_a_bad_gateway(
 
 def test_api_refuses_a_second_import_while_one_runs_and_live_events_keep_flowing(
     engine: Engine,
-    db: sessionmaker[Session],
+    db: Container,
     simulator: Callable[..., Sim],
     make_jtel: Callable[..., Connector],
 ) -> None:
@@ -1052,22 +1057,21 @@ def table_row(output: str, label: str) -> list[int]:
 
 
 @pytest.fixture
-def sqlite_file(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+def sqlite_file(tmp_path: Path) -> Iterator[tuple[str, Container]]:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    yield url, engine
-    engine.dispose()
+    container = open_container(settings_for(url))
+    yield url, container
+    container.close()
 
 
 def test_cli_dry_run_prints_the_summary_and_writes_nothing(
-    simulator: Callable[..., Sim], sqlite_file: tuple[str, Engine]
+    simulator: Callable[..., Sim], sqlite_file: tuple[str, Container]
 ) -> None:
-    url, engine = sqlite_file
+    url, container = sqlite_file
+    engine = container.engine
     sim = simulator(users=30, groups=4, seed=51)
-    factory = session_factory(engine)
-    set_params(factory, **FOLLOW_ALL)
-    run_import(factory, sim)
+    set_params(container, **FOLLOW_ALL)
+    run_import(container, sim)
     first = sim.pbx.snapshot()
     mutate(sim.pbx)
     expected = expected_difference(first, sim.pbx.snapshot())
@@ -1117,9 +1121,10 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_cli_wrong_password_is_one_clear_line(
-    simulator: Callable[..., Sim], sqlite_file: tuple[str, Engine]
+    simulator: Callable[..., Sim], sqlite_file: tuple[str, Container]
 ) -> None:
-    url, engine = sqlite_file
+    url, container = sqlite_file
+    engine = container.engine
     sim = simulator(users=20, groups=2, seed=52)
     done = run_cli(
         "--starface-url", sim.url, "--starface-login", PBX_LOGIN,
@@ -1131,8 +1136,9 @@ def test_cli_wrong_password_is_one_clear_line(
     assert sim.control.logins_failed >= 1 and sim.control.logins_succeeded == 0
 
 
-def test_cli_unreachable_pbx_is_one_clear_line(sqlite_file: tuple[str, Engine]) -> None:
-    url, engine = sqlite_file
+def test_cli_unreachable_pbx_is_one_clear_line(sqlite_file: tuple[str, Container]) -> None:
+    url, container = sqlite_file
+    engine = container.engine
     started = time.monotonic()
     done = run_cli(
         "--starface-url", "http://127.0.0.1:1", "--starface-login", PBX_LOGIN,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD, Connector
+from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD, Connector, MovableClock
 from tests.integration.helpers import audit, get_user, users
 
 EVENTS = "/starface/v1/events"
@@ -118,11 +116,11 @@ def test_delete_session_ends_it_and_only_it(connector: Connector) -> None:
 
 
 def test_session_expires_after_the_configured_idle_time_and_slides_with_use(
-    connector: Connector,
+    connector: Connector, clock: MovableClock
 ) -> None:
     """SessionExpireSeconds=10: a session used every ~6 s lives on past 10 s, an idle one dies.
 
-    About 12 s of sleeping per backend.
+    The connector's clock is moved forward; nothing sleeps.
     """
     c = connector
     c.set_param("SessionExpireSeconds", "10")
@@ -134,7 +132,6 @@ def test_session_expires_after_the_configured_idle_time_and_slides_with_use(
         assert response.json()["expiresInSeconds"] == 10
         opened.append(c.session_id or "")
     used, idle = opened
-    started = time.monotonic()
 
     def post(session_id: str, status: str) -> tuple[int, dict[str, object]]:
         response = c.send(c.phone_status("1301", status), session_id=session_id)
@@ -142,9 +139,9 @@ def test_session_expires_after_the_configured_idle_time_and_slides_with_use(
 
     assert post(used, "RINGING")[0] == 200
     assert post(idle, "BUSY")[0] == 200
-    time.sleep(6)
+    clock.advance(6)
     assert post(used, "IDLE")[0] == 200  # 6 s idle: alive
-    time.sleep(max(0.0, 11.5 - (time.monotonic() - started)))
+    clock.advance(5.5)
     # 11.5 s after opening: the idle session is gone, its event not applied ...
     assert post(idle, "RINGING") == (401, EXPIRED)
     assert get_user(c, "1301")["phoneStatus"] == "IDLE"

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from starface_connector.bootstrap import Container
 from starface_connector.domain.model import (
     AcdStatus,
     Event,
@@ -47,6 +48,7 @@ from starface_connector.domain.model import (
     PhoneStatus,
     PhoneStatusChange,
     Profile,
+    UserState,
     UserStatusChange,
     UserUpdate,
 )
@@ -55,10 +57,10 @@ from starface_connector.domain.parameters import (
     IGNORE_GROUP_UPDATE,
     IGNORE_USER_STATUS,
 )
-from starface_connector.service.admin import set_parameter
-from starface_connector.service.events import EventResult, Incoming, Malformed, apply_batch
-from starface_connector.storage import queries
-from starface_connector.storage.db import alembic_config, make_engine, session_factory, upgrade
+from starface_connector.domain.reasons import Why, note
+from starface_connector.domain.rules import World
+from starface_connector.service.events import EventResult, Incoming, Malformed
+from starface_connector.storage.db import alembic_config, make_engine, upgrade
 from starface_connector.storage.tables import (
     AuditRow,
     Base,
@@ -71,7 +73,8 @@ from starface_connector.storage.tables import (
     TombstoneRow,
     UserRow,
 )
-from tests.conftest import reset, scratch_database
+from starface_connector.storage.views import AuditFilter
+from tests.conftest import MovableClock, open_container, reset, scratch_database, settings_for
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -88,12 +91,12 @@ def user_update(eid: str, login: str, t: datetime, first: str = "Anna") -> UserU
     return UserUpdate(eid, t, login, profile(first), admin=False)
 
 
-def apply(engine: Engine, events: Sequence[Incoming]) -> list[EventResult]:
-    return apply_batch(session_factory(engine), list(events))
+def apply(container: Container, events: Sequence[Incoming]) -> list[EventResult]:
+    return container.events.apply_batch(list(events))
 
 
-def set_param(engine: Engine, name: str, value: str) -> None:
-    set_parameter(session_factory(engine), name, value, actor="test")
+def set_param(container: Container, name: str, value: str) -> None:
+    container.admin.set_parameter(name, value, actor="test")
 
 
 STATE_TABLES = (
@@ -203,10 +206,11 @@ def test_schema_comparison_sees_a_real_difference(engine: Engine) -> None:
     assert kinds == ["add_column", "modify_type"], differences
 
 
-def test_upgrade_is_idempotent_and_keeps_data(engine: Engine) -> None:
+def test_upgrade_is_idempotent_and_keeps_data(container: Container) -> None:
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_USER_STATUS, "0")
-    apply(engine, [user_update("e1", "1001", at(1))])
+    set_param(container, IGNORE_USER_STATUS, "0")
+    apply(container, [user_update("e1", "1001", at(1))])
     before = dump(engine)
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     upgrade(engine)
@@ -295,21 +299,22 @@ def refusing(engine: Engine, table_name: str, column: str, value: str) -> Iterat
     ids=["at-the-groups", "at-the-audit"],
 )
 def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
-    engine: Engine, last: Event, refused: tuple[str, str, str], failing: str
+    container: Container, last: Event, refused: tuple[str, str, str], failing: str
 ) -> None:
     """The database refuses one row, but only after other rows of the batch (user insert and
     update, group, members, ...) were written. The whole batch must roll back."""
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_USER_STATUS, "0")
-    set_param(engine, IGNORE_GROUP_UPDATE, "0")
-    apply(engine, [user_update("setup", "agent", at(1))])
+    set_param(container, IGNORE_USER_STATUS, "0")
+    set_param(container, IGNORE_GROUP_UPDATE, "0")
+    apply(container, [user_update("setup", "agent", at(1))])
     before = dump(engine)
     batch: list[Incoming] = [
         UserStatusChange("b1", at(2), "agent", LoginStatus.LOGGED_IN),
         user_update("b2", "newcomer", at(2)),
         GroupUpdate("b3", at(2), "g1", "Sales", ("agent", "newcomer")),
         PhoneStatusChange("b4", at(2), "agent", PhoneStatus.BUSY),
-        Malformed("b5", "NONSENSE", None, "rejected: malformed event: test"),
+        Malformed("b5", "NONSENSE", None, (note(Why.MALFORMED, detail="test"),)),
         last,
     ]
     with (
@@ -317,7 +322,7 @@ def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
         statements(engine) as (attempted, completed),
         pytest.raises(DBAPIError, match="refused by the test trigger"),
     ):
-        apply(engine, batch)
+        apply(container, batch)
     # the failure really came in the middle of persisting
     assert "INSERT INTO JTEL_USERS" in completed
     assert "UPDATE JTEL_USERS SET" in completed
@@ -325,16 +330,15 @@ def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
     assert [s for s in attempted if s not in completed] == [failing]
     assert dump(engine) == before
     # nothing was remembered either: the same events, now accepted, apply
-    results = apply(engine, batch)
+    results = apply(container, batch)
     assert [r.outcome for r in results] == [Outcome.APPLIED] * 4 + [Outcome.REJECTED] + [
         Outcome.APPLIED
     ]
     agent = user_row(engine, "agent")
     assert agent is not None
     assert agent.acd_status == "CALLS_AND_MEDIA"
-    with Session(engine) as session:
-        groups = {g["id"]: g["members"] for g in queries.list_groups(session)}
-        assert groups["g1"] == ["agent", "newcomer"]
+    groups = {g.id: g.members for g in container.views.groups()}
+    assert groups["g1"] == ("agent", "newcomer")
 
 
 @pytest.mark.parametrize(
@@ -344,20 +348,21 @@ def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
         (GroupUpdate("sur-1", at(2), "g", "Sales \ud800", ("agent",)), "sur-1"),
         (PhoneStatusChange("sur-\udc00", at(2), "agent", PhoneStatus.BUSY), None),
         (UserStatusChange("sur-2", at(2), "ag\x00ent", LoginStatus.LOGGED_IN), "sur-2"),
-        (Malformed("bad-\ud800", "X\x00", None, "rejected: malformed event: \ud800"), None),
+        (Malformed("bad-\ud800", "X\x00", None, (note(Why.MALFORMED, detail="\ud800"),)), None),
     ],
     ids=["nul-in-name", "surrogate-in-group", "surrogate-in-id", "nul-in-login", "malformed"],
 )
 def test_text_no_database_can_store_is_rejected_alone(
-    engine: Engine, event: Incoming, stored_id: str | None
+    container: Container, event: Incoming, stored_id: str | None
 ) -> None:
     """NUL (PostgreSQL refuses it) and unpaired surrogates (not UTF-8 at all) reach the
     service as valid JSON; they must cost one rejected event on every backend, not the batch."""
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_USER_STATUS, "0")
-    set_param(engine, IGNORE_GROUP_UPDATE, "0")
+    set_param(container, IGNORE_USER_STATUS, "0")
+    set_param(container, IGNORE_GROUP_UPDATE, "0")
     results = apply(
-        engine,
+        container,
         [
             user_update("ok-1", "agent", at(1)),
             event,
@@ -378,11 +383,12 @@ def test_text_no_database_can_store_is_rejected_alone(
     ]
 
 
-def test_a_committed_batch_is_complete(engine: Engine) -> None:
+def test_a_committed_batch_is_complete(container: Container) -> None:
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_GROUP_UPDATE, "0")
+    set_param(container, IGNORE_GROUP_UPDATE, "0")
     results = apply(
-        engine,
+        container,
         [
             user_update("c1", "a", at(1)),
             user_update("c2", "b", at(1)),
@@ -417,12 +423,13 @@ def run_threads(count: int, work: Any) -> list[Any]:
         return list(pool.map(start, range(count), timeout=120))
 
 
-def test_concurrent_batches_on_the_same_user_lose_no_update(engine: Engine) -> None:
+def test_concurrent_batches_on_the_same_user_lose_no_update(container: Container) -> None:
     """Four writers race on one agent with shuffled times; the newest event of each aspect
     must win, as if the batches had run one after another."""
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_USER_STATUS, "0")
-    apply(engine, [user_update("seed", "agent", at(0), first="n0")])
+    set_param(container, IGNORE_USER_STATUS, "0")
+    apply(container, [user_update("seed", "agent", at(0), first="n0")])
     threads, batches_each = 4, 6
     lock_before = scalar(engine, select(BatchLockRow.batches))
     rng = random.Random(20261125)
@@ -443,12 +450,11 @@ def test_concurrent_batches_on_the_same_user_lose_no_update(engine: Engine) -> N
                 ]
             )
         plan.append(mine)
-    factory = session_factory(engine)
 
     def work(index: int) -> list[EventResult]:
         results: list[EventResult] = []
         for batch in plan[index]:
-            results.extend(apply_batch(factory, batch))
+            results.extend(container.events.apply_batch(batch))
         return results
 
     outcomes = Counter(r.outcome for rs in run_threads(threads, work) for r in rs)
@@ -485,13 +491,13 @@ def when(e: Event) -> datetime:
     return e.occurred_at
 
 
-def test_the_same_batch_sent_concurrently_applies_once(engine: Engine) -> None:
+def test_the_same_batch_sent_concurrently_applies_once(container: Container) -> None:
+    engine = container.engine
     reset(engine)
     batch: list[Event] = [user_update(f"same-{n}", f"u{n}", at(n)) for n in range(10)]
     batch += [PhoneStatusChange(f"same-p{n}", at(20), f"u{n}", PhoneStatus.IDLE) for n in range(10)]
-    factory = session_factory(engine)
     threads = 4
-    answers = run_threads(threads, lambda _: apply_batch(factory, batch))
+    answers = run_threads(threads, lambda _: container.events.apply_batch(batch))
     for position, e in enumerate(batch):
         outcomes = Counter(answer[position].outcome for answer in answers)
         assert outcomes == {Outcome.APPLIED: 1, Outcome.DUPLICATE: threads - 1}, e.event_id
@@ -513,9 +519,14 @@ MOMENTS = [
 ]
 
 
-def test_datetimes_round_trip_with_microseconds_in_utc(engine: Engine) -> None:
+def test_datetimes_round_trip_with_microseconds_in_utc(
+    container: Container, clock: MovableClock
+) -> None:
+    engine = container.engine
     reset(engine)
-    apply(engine, [user_update(f"dt{i}", f"dt{i}", m) for i, m in enumerate(MOMENTS)])
+    # the connector refuses events more than 24 h ahead of its clock: put it in 2040
+    clock.advance((max(MOMENTS) - clock()).total_seconds())
+    apply(container, [user_update(f"dt{i}", f"dt{i}", m) for i, m in enumerate(MOMENTS)])
     fresh = make_engine(engine.url.render_as_string(hide_password=False))
     try:
         with Session(fresh) as session:
@@ -541,11 +552,12 @@ def test_datetimes_round_trip_with_microseconds_in_utc(engine: Engine) -> None:
         fresh.dispose()
 
 
-def test_order_is_kept_to_the_microsecond(engine: Engine) -> None:
+def test_order_is_kept_to_the_microsecond(container: Container) -> None:
+    engine = container.engine
     reset(engine)
     base = datetime(2026, 11, 25, 9, 0, 0, 500000, tzinfo=UTC)
     micro = timedelta(microseconds=1)
-    apply(engine, [user_update("m0", "agent", base)])
+    apply(container, [user_update("m0", "agent", base)])
     steps = [
         (PhoneStatusChange("m1", base + micro, "agent", PhoneStatus.RINGING), Outcome.APPLIED),
         (PhoneStatusChange("m2", base, "agent", PhoneStatus.IDLE), Outcome.STALE),
@@ -554,7 +566,7 @@ def test_order_is_kept_to_the_microsecond(engine: Engine) -> None:
         (user_update("m5", "agent", base, first="Same instant"), Outcome.APPLIED),
     ]
     for e, expected in steps:  # one batch each: every decision reads the clock back
-        (result,) = apply(engine, [e])
+        (result,) = apply(container, [e])
         assert result.outcome is expected, (e.event_id, result.reason)
     agent = user_row(engine, "agent")
     assert agent is not None
@@ -562,46 +574,49 @@ def test_order_is_kept_to_the_microsecond(engine: Engine) -> None:
     assert agent.first_name == "Same instant"
 
 
-def test_a_naive_datetime_is_refused(engine: Engine) -> None:
+def test_a_naive_datetime_is_refused(container: Container) -> None:
+    """The store refuses a datetime without a zone rather than guess which one it meant."""
+    engine = container.engine
     reset(engine)
-    with pytest.raises(Exception, match="naive datetime"):
-        apply(engine, [user_update("naive", "n", datetime(2026, 1, 1, 12, 0))])
+    naive = UserState("n", profile(), admin=False, profile_at=datetime(2026, 1, 1, 12, 0))
+    with container.uow(locked=True) as uow, pytest.raises(Exception, match="naive datetime"):
+        uow.world.persist(World(), World(users={"n": naive}), password_hashes={"n": "x"}, now=at(0))
     assert user_row(engine, "n") is None
 
 
 # ---- idempotency across a restart -----------------------------------------------------------
 
 
-def test_seen_events_survive_a_new_engine(engine: Engine) -> None:
+def test_seen_events_survive_a_new_engine(container: Container) -> None:
+    engine = container.engine
     reset(engine)
-    set_param(engine, IGNORE_USER_STATUS, "0")
+    set_param(container, IGNORE_USER_STATUS, "0")
     batch: list[Event] = [
         user_update("r1", "agent", at(1)),
         UserStatusChange("r2", at(2), "agent", LoginStatus.LOGGED_IN),
         PhoneStatusChange("r3", at(3), "agent", PhoneStatus.RINGING),
         PhoneStatusChange("r4", at(4), "nobody", PhoneStatus.IDLE),
     ]
-    first = apply(engine, batch)
+    first = apply(container, batch)
     assert [r.outcome for r in first] == [Outcome.APPLIED] * 3 + [Outcome.REJECTED]
     before = dump(engine)
     engine.dispose()
-    restarted = make_engine(engine.url.render_as_string(hide_password=False))
+    restarted = open_container(settings_for(engine.url.render_as_string(hide_password=False)))
     try:
-        upgrade(restarted)
         # later events of the same aspects, under new ids, would change things; the old ids not
         replay = apply(restarted, batch)
         assert [r.outcome for r in replay] == [Outcome.DUPLICATE] * 4
         assert [r.reason for r in replay] == [
             f"duplicate: eventId {e.event_id!r} was already processed" for e in batch
         ]
-        after = dump(restarted)
+        after = dump(restarted.engine)
         assert {k: v for k, v in after.items() if k not in ("audit_events", "batch_lock")} == {
             k: v for k, v in before.items() if k not in ("audit_events", "batch_lock")
         }
         audited = [row for row in after["audit_events"] if row not in before["audit_events"]]
         assert [(row[3], row[8]) for row in audited] == [(e.event_id, "duplicate") for e in batch]
     finally:
-        restarted.dispose()
+        restarted.close()
 
 
 # ---- keys are compared exactly ---------------------------------------------------------------
@@ -610,17 +625,20 @@ DISTINCT_LOGINS = ["anna", "Anna", "ANNA", "anna ", "änna", "rene", "rené", "R
 
 
 def test_logins_and_event_ids_differing_in_case_accent_or_space_stay_distinct(
-    engine: Engine,
+    container: Container,
 ) -> None:
     """A Login-ID or eventId is an exact string; no backend may fold 'Anna' into 'anna'."""
+    engine = container.engine
     reset(engine)
-    results = apply(engine, [user_update(f"id-{login}", login, at(1)) for login in DISTINCT_LOGINS])
+    results = apply(
+        container, [user_update(f"id-{login}", login, at(1)) for login in DISTINCT_LOGINS]
+    )
     assert [r.outcome for r in results] == [Outcome.APPLIED] * len(DISTINCT_LOGINS)
     # each user gets a telephone status of its own, through event ids that differ only so
     phones = list(PhoneStatus)
     ids = ["evt-x", "EVT-X", "evt-X", "evt-x ", "évt-x", "evt-y", "evt-ÿ", "EVT-Ÿ"]
     results = apply(
-        engine,
+        container,
         [
             PhoneStatusChange(eid, at(2), login, phones[n % 4])
             for n, (eid, login) in enumerate(zip(ids, DISTINCT_LOGINS, strict=True))
@@ -630,14 +648,14 @@ def test_logins_and_event_ids_differing_in_case_accent_or_space_stay_distinct(
     with Session(engine) as session:
         stored = dict(session.execute(select(UserRow.users_uid, UserRow.phone_status)).all())
         assert stored == {login: phones[n % 4].value for n, login in enumerate(DISTINCT_LOGINS)}
-        user = queries.get_user(session, "Anna")
-        assert user is not None and user["usersUid"] == "Anna"
-        assert queries.get_user(session, "ANNa") is None
-        logged = queries.list_events(session, login="anna")
-        assert {item["login"] for item in logged} == {"anna"}
-    again = apply(engine, [PhoneStatusChange("EVT-x", at(3), "anna", PhoneStatus.OFFLINE)])
+    user = container.views.user("Anna")
+    assert user is not None and user.users_uid == "Anna"
+    assert container.views.user("ANNa") is None
+    logged = container.views.audit(AuditFilter(login="anna"))
+    assert {item.login for item in logged} == {"anna"}
+    again = apply(container, [PhoneStatusChange("EVT-x", at(3), "anna", PhoneStatus.OFFLINE)])
     assert again[0].outcome is Outcome.APPLIED
-    again = apply(engine, [PhoneStatusChange("evt-X", at(4), "anna", PhoneStatus.IDLE)])
+    again = apply(container, [PhoneStatusChange("evt-X", at(4), "anna", PhoneStatus.IDLE)])
     assert again[0].outcome is Outcome.DUPLICATE
     assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == 2 * len(ids) + 1
 

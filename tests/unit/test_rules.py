@@ -108,6 +108,11 @@ def phone(login: str, s: PhoneStatus, t: int = 20, eid: str = "e1") -> PhoneStat
     return PhoneStatusChange(eid, at(t), login, s)
 
 
+def said(decision: Decision) -> tuple[Outcome, str, tuple[Any, ...], Clock | None]:
+    """What a decision tells: outcome, reason (its English text), changes and clock."""
+    return (decision.outcome, decision.reason, decision.changes, decision.clock)
+
+
 def run(event: Event, w: World, p: Parameters) -> Decision:
     decision = decide(event, w, p)
     apply(w, event, decision)
@@ -214,9 +219,11 @@ def test_reserved_login_sysadmin_is_rejected_under_any_parameters() -> None:
     for flags in product((0, 1), repeat=5):
         p = params(**dict(zip((*FLAGS, "UserPasswordSetUID"), flags, strict=True)))
         decision = decide(update("sysadmin", admin=True), world(), p)
-        assert decision == Decision(
+        assert said(decision) == (
             Outcome.REJECTED,
             "rejected: login 'sysadmin' is reserved for jtel's built-in administrator",
+            (),
+            None,
         )
 
 
@@ -226,7 +233,7 @@ def test_reserved_login_sysadmin_is_rejected_under_any_parameters() -> None:
 def test_user_delete_ignored_by_default() -> None:
     w = world()
     decision = run(delete(), w, params(IgnoreUserDeletes=1))
-    assert decision == Decision(Outcome.IGNORED, f"ignored: {PFX}IgnoreUserDeletes=1")
+    assert said(decision) == (Outcome.IGNORED, f"ignored: {PFX}IgnoreUserDeletes=1", (), None)
     assert "u1" in w.users
     assert w.groups["g1"].members == ("u1",)
 
@@ -261,7 +268,7 @@ def test_events_for_unknown_login_are_rejected(flag: str, value: int, make: Any)
     w = world()
     before = copy.deepcopy(w)
     decision = run(make(), w, params(**{flag: value}))
-    assert decision == Decision(Outcome.REJECTED, "rejected: unknown user nobody")
+    assert said(decision) == (Outcome.REJECTED, "rejected: unknown user nobody", (), None)
     assert w.users == before.users
     assert w.seen == before.seen | {"e1"}
 
@@ -281,7 +288,7 @@ def test_deleted_user_is_unknown_to_later_events() -> None:
 def test_group_update_ignored_by_default() -> None:
     w = world()
     decision = run(group("g2", "Support", ("u1", "u2")), w, params(IgnoreGroupUpdate=1))
-    assert decision == Decision(Outcome.IGNORED, f"ignored: {PFX}IgnoreGroupUpdate=1")
+    assert said(decision) == (Outcome.IGNORED, f"ignored: {PFX}IgnoreGroupUpdate=1", (), None)
     assert "g2" not in w.groups
 
 
@@ -333,7 +340,7 @@ def test_group_update_does_not_need_known_users_at_all() -> None:
 def test_user_status_ignored_by_default(login: str, s: LoginStatus) -> None:
     w = world()
     decision = run(status(login, s), w, params(IgnoreUserStatus=1))
-    assert decision == Decision(Outcome.IGNORED, f"ignored: {PFX}IgnoreUserStatus=1")
+    assert said(decision) == (Outcome.IGNORED, f"ignored: {PFX}IgnoreUserStatus=1", (), None)
     assert w.users[login] == world().users[login]
 
 
@@ -423,8 +430,11 @@ def test_duplicate_event_changes_nothing(event: Event, value: int) -> None:
     w = world()
     p = params(**{flag: value for flag in (*FLAGS, "UserPasswordSetUID")})
     decision = run(event, w, p)
-    assert decision == Decision(
-        Outcome.DUPLICATE, "duplicate: eventId 'old-event' was already processed"
+    assert said(decision) == (
+        Outcome.DUPLICATE,
+        "duplicate: eventId 'old-event' was already processed",
+        (),
+        None,
     )
     assert w == world()
 
@@ -465,7 +475,7 @@ def stale_reason(aspect: str, t: int, last: int = 10) -> str:
 def test_older_event_of_same_aspect_is_stale(event: Event, p: Parameters, aspect: str) -> None:
     w = world()
     decision = run(event, w, p)
-    assert decision == Decision(Outcome.STALE, stale_reason(aspect, 9))
+    assert said(decision) == (Outcome.STALE, stale_reason(aspect, 9), (), None)
     expected = world()
     expected.seen.add("e1")
     assert w == expected
@@ -540,8 +550,11 @@ def test_stale_compares_instants_not_wall_clock_text() -> None:
 def test_user_update_older_than_the_deletion_does_not_bring_the_user_back() -> None:
     w = world()
     decision = run(update("gone", t=9), w, params())
-    assert decision == Decision(
-        Outcome.STALE, f"stale: user gone was deleted at {iso(10)}, after this event ({iso(9)})"
+    assert said(decision) == (
+        Outcome.STALE,
+        f"stale: user gone was deleted at {iso(10)}, after this event ({iso(9)})",
+        (),
+        None,
     )
     assert "gone" not in w.users
 
@@ -587,9 +600,11 @@ def test_status_from_before_a_deletion_does_not_reach_the_recreated_user(late: E
     run(delete("a", t=7, eid="4"), w, p)
     run(update("a", t=9, eid="5"), w, p)
     decision = run(late, w, p)
-    assert decision == Decision(
+    assert said(decision) == (
         Outcome.STALE,
         f"stale: user a was deleted at {iso(7)}, after this event ({late.occurred_at.isoformat()})",
+        (),
+        None,
     )
     assert (w.users["a"].acd_status, w.users["a"].phone_status) == (
         AcdStatus.LOGGED_OFF,
@@ -646,7 +661,7 @@ def test_apply_only_performs_applied_decisions(outcome: Outcome) -> None:
 def test_apply_never_moves_a_clock_backwards(aspect: Aspect, key: str, attribute: str) -> None:
     w = world()
     for moment, expected in ((at(5), at(10)), (at(15), at(15))):
-        decision = Decision(Outcome.APPLIED, "test", (), Clock(aspect, key, moment))
+        decision = Decision(Outcome.APPLIED, (), (), Clock(aspect, key, moment))
         apply(w, phone("u1", PhoneStatus.BUSY, eid=f"c{moment.second}"), decision)
         holder = w.groups[key] if aspect is Aspect.GROUP else w.users[key]
         assert getattr(holder, attribute) == expected
@@ -664,22 +679,27 @@ def test_six_parameters_with_documented_standard_values() -> None:
         PFX + "SessionExpireSeconds": "300",
         PFX + "UserPasswordSetUID": "1",
     }
-    assert Parameters.from_strings({}) == Parameters()
-    assert Parameters().as_strings() == P.DEFAULTS
-    assert all(spec.description for spec in P.SPECS)
+    standard = Parameters.standard()
+    assert Parameters.from_strings({}) == standard
+    assert {spec.name: spec.validate(spec.default) for spec in P.SPECS} == P.DEFAULTS
+    assert [getattr(standard, spec.field) for spec in P.SPECS] == [True] * 4 + [300, True]
+    for spec in P.SPECS:
+        assert spec.description == spec.explanation.en
+        assert spec.explanation.en and spec.explanation.de and spec.explanation.fr
+        assert len({spec.explanation.en, spec.explanation.de, spec.explanation.fr}) == 3
 
 
 @pytest.mark.parametrize("name", [n for n in P.DEFAULTS if n != P.SESSION_EXPIRE_SECONDS])
 @pytest.mark.parametrize(("raw", "canonical"), [("0", "0"), ("1", "1"), (" 1 ", "1"), ("0\n", "0")])
 def test_flags_accept_0_and_1(name: str, raw: str, canonical: str) -> None:
-    assert P.validate(name, raw) == canonical
+    assert P.spec_for(name).validate(raw) == canonical
 
 
 @pytest.mark.parametrize("name", [n for n in P.DEFAULTS if n != P.SESSION_EXPIRE_SECONDS])
 @pytest.mark.parametrize("raw", ["7", "2", "-1", "", " ", "01", "true", "yes", "1.0", "O"])
 def test_flags_refuse_anything_else(name: str, raw: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
-        P.validate(name, raw)
+        P.spec_for(name).validate(raw)
     assert str(caught.value) == f"{name} must be 0 or 1, not {raw!r}"
 
 
@@ -688,13 +708,13 @@ def test_flags_refuse_anything_else(name: str, raw: str) -> None:
     [("10", "10"), ("300", "300"), ("86400", "86400"), (" 60 ", "60"), ("0300", "300")],
 )
 def test_session_seconds_in_range(raw: str, canonical: str) -> None:
-    assert P.validate(P.SESSION_EXPIRE_SECONDS, raw) == canonical
+    assert P.spec_for(P.SESSION_EXPIRE_SECONDS).validate(raw) == canonical
 
 
 @pytest.mark.parametrize("raw", ["9", "0", "-300", "86401", "1000000"])
 def test_session_seconds_out_of_range(raw: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
-        P.validate(P.SESSION_EXPIRE_SECONDS, raw)
+        P.spec_for(P.SESSION_EXPIRE_SECONDS).validate(raw)
     assert str(caught.value) == (
         f"{P.SESSION_EXPIRE_SECONDS} must be between 10 and 86400 seconds, not {raw!r}"
     )
@@ -703,7 +723,7 @@ def test_session_seconds_out_of_range(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["", "abc", "300.0", "5m", "1e3", "3 00"])
 def test_session_seconds_not_a_number(raw: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
-        P.validate(P.SESSION_EXPIRE_SECONDS, raw)
+        P.spec_for(P.SESSION_EXPIRE_SECONDS).validate(raw)
     assert str(caught.value) == (
         f"{P.SESSION_EXPIRE_SECONDS} must be a whole number of seconds, not {raw!r}"
     )
@@ -711,16 +731,41 @@ def test_session_seconds_not_a_number(raw: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["IgnoreUserStatus", "Portal.WebServices.Starface.ignoreuserstatus", "", PFX, PFX + "Other"],
+    ["ignoreuserstatus", "Portal.WebServices.Starface.ignoreuserstatus", "", PFX, PFX + "Other"],
 )
 def test_unknown_parameter_name(name: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
-        P.validate(name, "1")
+        P.spec_for(name)
     message = str(caught.value)
     assert message.startswith(f"unknown parameter {name!r}; known: ")
     assert all(known in message for known in P.DEFAULTS)
-    with pytest.raises(InvalidParameter):
-        P.spec_for(name)
+
+
+@pytest.mark.parametrize("spec", P.SPECS, ids=lambda spec: spec.short_name)
+def test_short_names_name_the_same_parameter(spec: P.ParameterSpec) -> None:
+    assert P.spec_for(spec.short_name) is spec is P.spec_for(spec.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        (P.IGNORE_USER_STATUS, "true"),
+        (P.IGNORE_USER_DELETES, ""),
+        (P.SESSION_EXPIRE_SECONDS, "5"),
+        (P.SESSION_EXPIRE_SECONDS, "soon"),
+    ],
+)
+def test_a_corrupt_stored_value_is_reported_and_the_standard_is_used(
+    name: str, stored: str
+) -> None:
+    spec = P.spec_for(name)
+    typed, problems = P.read_parameters({name: stored, P.IGNORE_GROUP_UPDATE: "0"})
+    assert getattr(typed, spec.field) == spec.typed(spec.default)  # never silently 0
+    assert typed.ignore_group_update is False  # the valid neighbour is still read
+    (problem,) = problems
+    assert (problem.name, problem.stored, problem.default) == (name, stored, spec.default)
+    assert str(problem).startswith(f"{name}: the stored value {stored!r} is invalid (")
+    assert str(problem).endswith(f"the standard value {spec.default} is used")
 
 
 def test_invalid_parameter_is_a_value_error() -> None:
@@ -739,9 +784,9 @@ def test_from_strings_reads_every_parameter_and_ignores_strangers() -> None:
     }
     p = Parameters.from_strings(stored)
     assert p == Parameters(False, False, False, False, 42, False)
-    assert p.as_strings() == {k: v for k, v in stored.items() if k.startswith(PFX)}
-    assert Parameters.from_strings({PFX + "IgnoreUserStatus": "0"}) == Parameters(
-        ignore_user_status=False
+    assert P.read_parameters(stored)[1] == ()
+    assert Parameters.from_strings({PFX + "IgnoreUserStatus": "0"}) == replace(
+        Parameters.standard(), ignore_user_status=False
     )
 
 

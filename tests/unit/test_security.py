@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from starface_connector.service import security
 
 
 @pytest.fixture
-def strong_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def hasher() -> Iterator[security.PasswordHasher]:
+    hasher = security.PasswordHasher()
+    yield hasher
+    hasher.close()
+
+
+@pytest.fixture
+def strong_verifications(
+    monkeypatch: pytest.MonkeyPatch, hasher: security.PasswordHasher
+) -> list[str]:
     """Records the hash of every verification (a spy on the real argon2 verifier)."""
     seen: list[str] = []
-    real = security._matches
+    real = hasher._matches
 
     def spy(stored: str, password: str) -> bool:
         seen.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(security, "_matches", spy)
+    monkeypatch.setattr(hasher, "_matches", spy)
     return seen
 
 
@@ -27,25 +40,44 @@ STRONG_PROFILE = "$argon2id$v=19$m=19456,t=2,p=1$"
 @pytest.mark.parametrize("kind", ["unknown", "light", "strong"])
 @pytest.mark.parametrize("password", ["1001", "wrong"])
 def test_every_answer_costs_one_strong_verification(
-    strong_verifications: list[str], kind: str, password: str
+    hasher: security.PasswordHasher, strong_verifications: list[str], kind: str, password: str
 ) -> None:
     stored = {
         "unknown": None,
-        "light": security.hash_initial_password("1001"),
-        "strong": security.hash_password("1001"),
+        "light": hasher.hash_initial("1001"),
+        "strong": hasher.hash("1001"),
     }[kind]
     strong_verifications.clear()
-    result = security.verify_password(stored, password)
+    result = hasher.verify(stored, password)
     assert result is (kind != "unknown" and password == "1001")
     assert sum(h.startswith(STRONG_PROFILE) for h in strong_verifications) == 1
 
 
-def test_hashes_are_argon2id_and_never_contain_the_password() -> None:
-    for hashed in (security.hash_password("s3cret-pass"), security.hash_initial_password("1001")):
+def test_hashes_are_argon2id_and_never_contain_the_password(
+    hasher: security.PasswordHasher,
+) -> None:
+    for hashed in (hasher.hash("s3cret-pass"), hasher.hash_initial("1001")):
         assert hashed.startswith("$argon2id$")
         assert "s3cret-pass" not in hashed and "1001" not in hashed.split("$")[-1]
-    assert security.needs_rehash(security.hash_initial_password("1001"))
-    assert not security.needs_rehash(security.hash_password("s3cret-pass"))
+    assert hasher.needs_rehash(hasher.hash_initial("1001"))
+    assert not hasher.needs_rehash(hasher.hash("s3cret-pass"))
+
+
+def test_strong_work_runs_on_the_hashers_own_thread(hasher: security.PasswordHasher) -> None:
+    """A login flood may use the hasher's pool only, never the threads that apply events."""
+    threads: set[str] = set()
+    real = hasher._matches
+
+    def where(stored: str, password: str) -> bool:
+        threads.add(threading.current_thread().name)
+        return real(stored, password)
+
+    hasher._matches = where  # type: ignore[method-assign]
+    stored = hasher.hash("s3cret-pass")
+    with ThreadPoolExecutor(8) as callers:
+        answers = list(callers.map(lambda p: hasher.verify(stored, p), ["s3cret-pass", "x"] * 4))
+    assert answers == [True, False] * 4
+    assert len(threads) == 1 and threads.pop().startswith("argon2")
 
 
 def test_tokens_are_random_and_kept_only_as_sha256() -> None:

@@ -1,22 +1,21 @@
-"""Composition root: wires storage, services and both APIs into one ASGI app."""
+"""The HTTP face of the connector: both APIs, health, error shapes and the body limit."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..domain.pbx import PbxSnapshot
-from ..service.importer import Importer
-from ..storage.db import session_factory
+from ..bootstrap import Container
+from ..storage.db import check_readiness
 from . import jtel, starface
+from .deps import Services
 
 log = logging.getLogger("starface_connector")
 
@@ -67,14 +66,8 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(
-    engine: Engine,
-    *,
-    max_body_bytes: int = 8 * 1024 * 1024,
-    pbx_fetch: Callable[[], PbxSnapshot] | None = None,
-    importer: Importer | None = None,
-) -> FastAPI:
-    """``pbx_fetch`` reads the STARFACE snapshot for imports; None when no PBX is configured."""
+def create_app(container: Container) -> FastAPI:
+    """The ASGI app of one connector: both APIs and the health endpoints."""
     app = FastAPI(
         title="Starface Connector",
         version=__version__,
@@ -83,29 +76,40 @@ def create_app(
             "module talks to; `/api/v1` is the jtel side: users, groups, parameters, audit log."
         ),
     )
-    app.state.engine = engine
-    app.state.factory = session_factory(engine)
-    app.state.importer = importer or Importer(app.state.factory)
-    app.state.pbx_fetch = pbx_fetch
+    app.state.container = container
     app.include_router(starface.router)
     app.include_router(jtel.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
+        """The process is alive (it says nothing about the database: see /readyz)."""
         return {"status": "ok"}
 
+    @app.get("/readyz", tags=["ops"])
+    def readyz(services: Services) -> JSONResponse:
+        """Ready when the database answers and its schema is current; stored parameter
+        values that do not validate are listed (their standard values are in use)."""
+        readiness = check_readiness(services.engine)
+        problems = [str(p) for p in services.admin.parameter_problems()] if readiness.ok else []
+        body = {
+            "status": "ready" if readiness.ok else "not ready",
+            "database": readiness.database,
+            "schema": readiness.schema,
+            "parameterProblems": problems,
+        }
+        return JSONResponse(body, status_code=200 if readiness.ok else 503)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """One readable message, without echoing the (possibly huge) input back."""
         errors = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-            for e in errors[:10]
-        )
+        message = "; ".join(_describe(e) for e in exc.errors()[:10])
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        suffix = "; nothing was applied" if writes else ""
         return JSONResponse(
-            {"detail": f"invalid request: {message}; nothing was applied", "errors": errors},
+            {"detail": f"invalid request: {message}{suffix}", "errors": errors},
             status_code=422,
         )
 
@@ -124,5 +128,14 @@ def create_app(
             status_code=503,
         )
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     return app
+
+
+def _describe(error: Any) -> str:
+    """One validation error in words; a body that is not JSON says where it breaks."""
+    if error.get("type") == "json_invalid":
+        position = error.get("loc", ("body", 0))[-1]
+        return f"invalid JSON at character {position}"
+    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+    return f"{where or 'body'}: {error.get('msg', '')}"

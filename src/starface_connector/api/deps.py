@@ -1,27 +1,27 @@
-"""Request-scoped dependencies shared by both APIs."""
+"""Request-scoped dependencies: the container, and who is asking."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
 
-from ..service.accounts import Principal, principal_for
-
-
-def _factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.factory
-    return factory
+from ..bootstrap import Container
+from ..service.accounts import Principal
 
 
-Factory = Annotated[sessionmaker[Session], Depends(_factory)]
+def container(request: Request) -> Container:
+    """The one typed way into ``app.state``."""
+    return cast(Container, request.app.state.container)
+
+
+Services = Annotated[Container, Depends(container)]
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/login")
 
 
 def current_principal(
-    factory: Factory,
+    services: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Rights are read on every request: a revoked admin flag or a deletion counts at once."""
@@ -31,7 +31,7 @@ def current_principal(
             "missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = principal_for(factory, credentials.credentials)
+    principal = services.accounts.principal_for(credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -1,192 +1,181 @@
-"""The jtel-side API (/api/v1): users, groups, parameters, the audit log."""
+"""The jtel-side API (/api/v1): users, groups, parameters, the audit log, imports."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 
-from ..domain.model import Outcome
+from ..domain.model import EventType, ManualChange, Outcome
 from ..domain.parameters import SPECS_BY_NAME, InvalidParameter
-from ..service import admin as admin_service
-from ..service.accounts import SYSADMIN, api_login, set_user_password
-from ..service.importer import ImportBusy
-from ..starface.errors import StarfaceError
-from ..storage import queries
-from .deps import Admin, CurrentUser, Factory
-from .schemas import (
+from ..service.accounts import SYSADMIN
+from ..service.errors import ImportBusy, ImportRefused, PbxError
+from ..storage.views import AuditFilter
+from .deps import Admin, CurrentUser, Services
+from .jtel_schemas import (
     AcdStatusIn,
+    AuditEntryOut,
+    AuditPageOut,
+    BuiltinOut,
+    GroupOut,
+    ImportRunOut,
     LoginIn,
+    ParameterChangeOut,
     ParameterOut,
     ParameterValueIn,
     PasswordIn,
     TokenOut,
+    UserOut,
+    UserPageOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["jtel"])
 
-# What the audit log holds: the STARFACE event types and manual ACD status changes.
-AuditType = Literal[
-    "USER_UPDATE", "USER_DELETE", "GROUP_UPDATE", "USER_STATUS", "PHONE_STATUS", "ACD_STATUS_SET"
+#: What the audit log holds: the STARFACE event types and the changes people make.
+AUDIT_TYPES = [t.value for t in (*EventType, *ManualChange)]
+AuditType = Annotated[
+    str | None,
+    Query(pattern=f"^({'|'.join(AUDIT_TYPES)})$", json_schema_extra={"enum": AUDIT_TYPES}),
 ]
 
 
 @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
-def login(body: LoginIn, factory: Factory) -> TokenOut:
-    token = api_login(factory, body.username, body.password)
+def login(body: LoginIn, services: Services) -> TokenOut:
+    token = services.accounts.api_login(body.username, body.password)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     return TokenOut(token=token)
 
 
-@router.get("/me", tags=["agent"])
-def me(principal: CurrentUser, factory: Factory) -> dict[str, Any]:
+@router.get("/me", tags=["agent"], response_model=UserOut | BuiltinOut)
+def me(principal: CurrentUser, services: Services) -> UserOut | BuiltinOut:
     if principal.username == SYSADMIN:
-        return {"usersUid": SYSADMIN, "admin": True, "builtin": True}
-    return _user_or_404(factory, principal.username)
+        return BuiltinOut(users_uid=SYSADMIN, admin=True, builtin=True)
+    return _user_or_404(services, principal.username)
 
 
-@router.put("/me/acd-status", tags=["agent"])
-def set_my_acd_status(
-    body: AcdStatusIn, principal: CurrentUser, factory: Factory
-) -> dict[str, Any]:
+@router.put("/me/acd-status", tags=["agent"], response_model=UserOut)
+def set_my_acd_status(body: AcdStatusIn, principal: CurrentUser, services: Services) -> UserOut:
     if principal.username == SYSADMIN:
         raise HTTPException(status.HTTP_409_CONFLICT, "sysadmin is not an agent")
-    return _set_acd(factory, principal.username, body, principal.username)
+    return _set_acd(services, principal.username, body, principal.username)
 
 
-@router.get("/users")
+@router.get("/users", response_model=UserPageOut)
 def list_users(
     _: Admin,
-    factory: Factory,
+    services: Services,
     search: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    with factory() as session:
-        return queries.list_users(session, search=search, limit=limit, offset=offset)
+) -> UserPageOut:
+    return UserPageOut.of(services.views.users(search=search, limit=limit, offset=offset))
 
 
-@router.get("/users/{users_uid}")
-def get_user(users_uid: str, _: Admin, factory: Factory) -> dict[str, Any]:
-    return _user_or_404(factory, users_uid)
+@router.get("/users/{users_uid}", response_model=UserOut)
+def get_user(users_uid: str, _: Admin, services: Services) -> UserOut:
+    return _user_or_404(services, users_uid)
 
 
-@router.put("/users/{users_uid}/acd-status")
+@router.put("/users/{users_uid}/acd-status", response_model=UserOut)
 def set_acd_status(
-    users_uid: str, body: AcdStatusIn, principal: Admin, factory: Factory
-) -> dict[str, Any]:
-    return _set_acd(factory, users_uid, body, principal.username)
+    users_uid: str, body: AcdStatusIn, principal: Admin, services: Services
+) -> UserOut:
+    return _set_acd(services, users_uid, body, principal.username)
 
 
 @router.put("/users/{users_uid}/password", status_code=204)
-def set_password(users_uid: str, body: PasswordIn, _: Admin, factory: Factory) -> None:
-    if not set_user_password(factory, users_uid, body.password):
+def set_password(users_uid: str, body: PasswordIn, _: Admin, services: Services) -> None:
+    if not services.accounts.set_user_password(users_uid, body.password):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {users_uid}")
 
 
-@router.get("/groups")
-def list_groups(_: Admin, factory: Factory) -> list[dict[str, Any]]:
-    with factory() as session:
-        return queries.list_groups(session)
+@router.get("/groups", response_model=list[GroupOut])
+def list_groups(_: Admin, services: Services) -> list[GroupOut]:
+    return [GroupOut.of(g) for g in services.views.groups()]
 
 
 @router.get("/parameters", response_model=list[ParameterOut])
-def list_parameters(_: Admin, factory: Factory) -> list[ParameterOut]:
-    return [
-        ParameterOut(name=p.name, value=p.value, default=p.default, description=p.description)
-        for p in admin_service.list_parameters(factory)
-    ]
+def list_parameters(_: Admin, services: Services) -> list[ParameterOut]:
+    return [ParameterOut.of(p) for p in services.admin.list_parameters()]
 
 
-@router.get("/parameters/changes")
+@router.get("/parameters/changes", response_model=list[ParameterChangeOut])
 def parameter_changes(
-    _: Admin, factory: Factory, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[dict[str, Any]]:
-    with factory() as session:
-        return queries.list_parameter_changes(session, limit)
+    _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[ParameterChangeOut]:
+    return [ParameterChangeOut.of(c) for c in services.views.parameter_changes(limit)]
 
 
 @router.put("/parameters/{name}", response_model=ParameterOut)
 def set_parameter(
-    name: str, body: ParameterValueIn, principal: Admin, factory: Factory
+    name: str, body: ParameterValueIn, principal: Admin, services: Services
 ) -> ParameterOut:
     if name not in SPECS_BY_NAME:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown parameter {name!r}")
     try:
-        admin_service.set_parameter(factory, name, body.value, actor=principal.username)
+        services.admin.set_parameter(name, body.value, actor=principal.username)
     except InvalidParameter as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    current = {p.name: p for p in admin_service.list_parameters(factory)}[name]
-    return ParameterOut(
-        name=current.name,
-        value=current.value,
-        default=current.default,
-        description=current.description,
-    )
+    (current,) = [p for p in services.admin.list_parameters() if p.name == name]
+    return ParameterOut.of(current)
 
 
-@router.get("/events")
+@router.get("/events", response_model=AuditPageOut)
 def list_events(
     _: Admin,
-    factory: Factory,
+    services: Services,
     login: str | None = None,
-    type: AuditType | None = None,
+    type: AuditType = None,
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: Annotated[int | None, Query(alias="afterId", ge=0)] = None,
-) -> dict[str, Any]:
-    with factory() as session:
-        items = queries.list_events(
-            session,
-            login=login,
-            event_type=type,
-            outcome=outcome.value if outcome else None,
-            limit=limit,
-            after_id=after_id,
-        )
-    return {"items": items}
+) -> AuditPageOut:
+    where = AuditFilter(
+        login=login,
+        type=type,
+        outcome=outcome.value if outcome else None,
+    )
+    items = services.views.audit(where, limit=limit, after_id=after_id)
+    return AuditPageOut(items=[AuditEntryOut.of(e) for e in items])
 
 
 @router.post("/import", tags=["import"])
 def run_import(
-    request: Request,
     _: Admin,
+    services: Services,
     dry_run: Annotated[bool, Query(alias="dryRun")] = False,
 ) -> dict[str, Any]:
     """Import from STARFACE now; with dryRun=true only report the difference."""
-    fetch = request.app.state.pbx_fetch
-    if fetch is None:
+    if services.pbx is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "no STARFACE configured: set STARFACE_CONNECTOR_STARFACE_URL, _LOGIN and _PASSWORD",
         )
     try:
-        report = request.app.state.importer.run(fetch, dry_run=dry_run, trigger="api")
+        report = services.importer.run(services.pbx, dry_run=dry_run, trigger="api")
     except ImportBusy as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except StarfaceError as exc:
+    except (PbxError, ImportRefused) as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
     return report.as_json()
 
 
-@router.get("/imports", tags=["import"])
+@router.get("/imports", tags=["import"], response_model=list[ImportRunOut])
 def list_imports(
-    _: Admin, factory: Factory, limit: Annotated[int, Query(ge=1, le=100)] = 20
-) -> list[dict[str, Any]]:
-    with factory() as session:
-        return queries.list_imports(session, limit)
+    _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[ImportRunOut]:
+    return [ImportRunOut.of(run) for run in services.views.imports(limit)]
 
 
-def _user_or_404(factory: Factory, users_uid: str) -> dict[str, Any]:
-    with factory() as session:
-        user = queries.get_user(session, users_uid)
+def _user_or_404(services: Services, users_uid: str) -> UserOut:
+    user = services.views.user(users_uid)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {users_uid}")
-    return user
+    return UserOut.of(user)
 
 
-def _set_acd(factory: Factory, users_uid: str, body: AcdStatusIn, actor: str) -> dict[str, Any]:
-    if not admin_service.set_acd_status(factory, users_uid, body.acd_status, actor=actor):
+def _set_acd(services: Services, users_uid: str, body: AcdStatusIn, actor: str) -> UserOut:
+    if not services.admin.set_acd_status(users_uid, body.acd_status, actor=actor):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {users_uid}")
-    return _user_or_404(factory, users_uid)
+    return _user_or_404(services, users_uid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import (
     AfterValidator,
@@ -20,8 +20,8 @@ from pydantic import (
 )
 
 from ..domain.model import (
-    AcdStatus,
     Event,
+    EventType,
     GroupUpdate,
     LoginStatus,
     PhoneStatus,
@@ -31,6 +31,7 @@ from ..domain.model import (
     UserStatusChange,
     UserUpdate,
 )
+from ..domain.reasons import Why, note
 from ..service.events import Incoming, Malformed
 
 MAX_EVENTS = 1000
@@ -89,12 +90,12 @@ class WireUser(_Wire):
 
 
 class WireUserUpdate(_EventBase):
-    type: Literal["USER_UPDATE"]
+    type: Literal[EventType.USER_UPDATE]
     user: WireUser
 
 
 class WireUserDelete(_EventBase):
-    type: Literal["USER_DELETE"]
+    type: Literal[EventType.USER_DELETE]
     login: Login
 
 
@@ -113,28 +114,26 @@ class WireGroup(_Wire):
 
 
 class WireGroupUpdate(_EventBase):
-    type: Literal["GROUP_UPDATE"]
+    type: Literal[EventType.GROUP_UPDATE]
     group: WireGroup
 
 
 class WireUserStatus(_EventBase):
-    type: Literal["USER_STATUS"]
+    type: Literal[EventType.USER_STATUS]
     login: Login
     status: LoginStatus
 
 
 class WirePhoneStatus(_EventBase):
-    type: Literal["PHONE_STATUS"]
+    type: Literal[EventType.PHONE_STATUS]
     login: Login
     status: PhoneStatus
 
 
-WireEvent = Annotated[
-    WireUserUpdate | WireUserDelete | WireGroupUpdate | WireUserStatus | WirePhoneStatus,
-    Field(discriminator="type"),
-]
-_EVENT = TypeAdapter(WireEvent)
-EVENT_TYPES = ("USER_UPDATE", "USER_DELETE", "GROUP_UPDATE", "USER_STATUS", "PHONE_STATUS")
+AnyWireEvent = WireUserUpdate | WireUserDelete | WireGroupUpdate | WireUserStatus | WirePhoneStatus
+WireEvent = Annotated[AnyWireEvent, Field(discriminator="type")]
+_EVENT: TypeAdapter[AnyWireEvent] = TypeAdapter(WireEvent)
+EVENT_TYPES = tuple(EventType)
 
 
 class EventBatch(BaseModel):
@@ -143,30 +142,32 @@ class EventBatch(BaseModel):
     events: Annotated[list[Any], Field(min_length=1, max_length=MAX_EVENTS)]
 
 
-def to_domain(wire: Any) -> Event:
-    if isinstance(wire, WireUserUpdate):
-        u = wire.user
-        return UserUpdate(
-            wire.event_id,
-            wire.moment(),
-            u.login,
-            Profile(u.first_name, u.family_name, u.email, u.language, tuple(u.phone_numbers)),
-            u.admin,
-        )
-    if isinstance(wire, WireUserDelete):
-        return UserDelete(wire.event_id, wire.moment(), wire.login)
-    if isinstance(wire, WireGroupUpdate):
-        g = wire.group
-        return GroupUpdate(wire.event_id, wire.moment(), str(g.id), g.name, tuple(g.members))
-    if isinstance(wire, WireUserStatus):
-        return UserStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
-    return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+def to_domain(wire: AnyWireEvent) -> Event:
+    match wire:
+        case WireUserUpdate(user=u):
+            return UserUpdate(
+                wire.event_id,
+                wire.moment(),
+                u.login,
+                Profile(u.first_name, u.family_name, u.email, u.language, tuple(u.phone_numbers)),
+                u.admin,
+            )
+        case WireUserDelete():
+            return UserDelete(wire.event_id, wire.moment(), wire.login)
+        case WireGroupUpdate(group=g):
+            return GroupUpdate(wire.event_id, wire.moment(), str(g.id), g.name, tuple(g.members))
+        case WireUserStatus():
+            return UserStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+        case WirePhoneStatus():
+            return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+        case _:
+            assert_never(wire)
 
 
 def parse_event(raw: Any) -> Incoming:
     """A domain event, or a Malformed naming what is wrong in one readable line."""
     if not isinstance(raw, dict):
-        return Malformed(None, None, None, "rejected: malformed event: not a JSON object")
+        return Malformed(None, None, None, (note(Why.MALFORMED, detail="not a JSON object"),))
     try:
         return to_domain(_EVENT.validate_python(raw))
     except ValidationError as exc:
@@ -174,7 +175,7 @@ def parse_event(raw: Any) -> Incoming:
             _short(raw.get("eventId"), 128),
             _short(raw.get("type"), 32),
             _login_of(raw),
-            "rejected: malformed event: " + describe_errors(exc, raw),
+            (note(Why.MALFORMED, detail=describe_errors(exc, raw)),),
         )
 
 
@@ -230,31 +231,3 @@ class SessionIn(_Wire):
 class SessionOut(_Wire):
     session_id: str = Field(serialization_alias="sessionId")
     expires_in_seconds: int = Field(serialization_alias="expiresInSeconds")
-
-
-class LoginIn(_Wire):
-    username: Annotated[StrictStr, NO_NUL]
-    password: StrictStr
-
-
-class TokenOut(_Wire):
-    token: str
-
-
-class AcdStatusIn(_Wire):
-    acd_status: AcdStatus = Field(alias="acdStatus")
-
-
-class PasswordIn(_Wire):
-    password: Annotated[StrictStr, Field(min_length=8, max_length=256)]
-
-
-class ParameterValueIn(_Wire):
-    value: StrictStr
-
-
-class ParameterOut(_Wire):
-    name: str
-    value: str
-    default: str
-    description: str

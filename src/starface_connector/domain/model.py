@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
+
+from .reasons import Note, english
 
 
 class AcdStatus(StrEnum):
@@ -26,11 +29,20 @@ class LoginStatus(StrEnum):
 
 
 class EventType(StrEnum):
+    """The one list of STARFACE event types: wire schemas, filters and the pusher derive
+    from it. How to add one is written down in the README's architecture section."""
+
     USER_UPDATE = "USER_UPDATE"
     USER_DELETE = "USER_DELETE"
     GROUP_UPDATE = "GROUP_UPDATE"
     USER_STATUS = "USER_STATUS"
     PHONE_STATUS = "PHONE_STATUS"
+
+
+class ManualChange(StrEnum):
+    """Audit entries that did not come from STARFACE: changes made by people."""
+
+    ACD_STATUS_SET = "ACD_STATUS_SET"
 
 
 class Outcome(StrEnum):
@@ -68,22 +80,40 @@ class Profile:
     phone_numbers: tuple[str, ...]
 
 
+class _AboutUser:
+    """An event about one user: that user is its subject and the only login it touches."""
+
+    login: str
+
+    @property
+    def group_id(self) -> None:
+        return None
+
+    @property
+    def subject(self) -> str:
+        return self.login
+
+    @property
+    def logins(self) -> tuple[str, ...]:
+        return (self.login,)
+
+
 @dataclass(frozen=True)
-class UserUpdate:
+class UserUpdate(_AboutUser):
     event_id: str
     occurred_at: datetime
     login: str
     profile: Profile
     admin: bool
-    type: EventType = EventType.USER_UPDATE
+    type: ClassVar[EventType] = EventType.USER_UPDATE
 
 
 @dataclass(frozen=True)
-class UserDelete:
+class UserDelete(_AboutUser):
     event_id: str
     occurred_at: datetime
     login: str
-    type: EventType = EventType.USER_DELETE
+    type: ClassVar[EventType] = EventType.USER_DELETE
 
 
 @dataclass(frozen=True)
@@ -93,25 +123,37 @@ class GroupUpdate:
     group_id: str
     name: str
     members: tuple[str, ...]
-    type: EventType = EventType.GROUP_UPDATE
+    type: ClassVar[EventType] = EventType.GROUP_UPDATE
+
+    @property
+    def login(self) -> None:
+        return None
+
+    @property
+    def subject(self) -> str:
+        return self.group_id
+
+    @property
+    def logins(self) -> tuple[str, ...]:
+        return self.members
 
 
 @dataclass(frozen=True)
-class UserStatusChange:
+class UserStatusChange(_AboutUser):
     event_id: str
     occurred_at: datetime
     login: str
     status: LoginStatus
-    type: EventType = EventType.USER_STATUS
+    type: ClassVar[EventType] = EventType.USER_STATUS
 
 
 @dataclass(frozen=True)
-class PhoneStatusChange:
+class PhoneStatusChange(_AboutUser):
     event_id: str
     occurred_at: datetime
     login: str
     status: PhoneStatus
-    type: EventType = EventType.PHONE_STATUS
+    type: ClassVar[EventType] = EventType.PHONE_STATUS
 
 
 Event = UserUpdate | UserDelete | GroupUpdate | UserStatusChange | PhoneStatusChange
@@ -204,7 +246,18 @@ class Clock:
 
 @dataclass(frozen=True)
 class Decision:
+    """What an event does and why.
+
+    ``withheld`` names the parameters that kept part of an applied event from taking effect
+    (e.g. the admin flag under IgnoreUserSecurity=1), so callers count from data, not text.
+    """
+
     outcome: Outcome
-    reason: str
+    notes: tuple[Note, ...]
     changes: tuple[Change, ...] = ()
     clock: Clock | None = None
+    withheld: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return english(self.notes)

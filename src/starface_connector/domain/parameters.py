@@ -1,13 +1,19 @@
 """The six jtel system parameters that decide which STARFACE changes jtel follows.
 
-jtel keeps parameter values as strings (``"1"``, ``"300"``); this module owns their names,
-standard values and validation, and turns the stored strings into a typed view for the rules.
+Each parameter is written down once, as a :class:`ParameterSpec`: its jtel name, the field
+of the typed view, its standard value, its kind and its explanation in English, German and
+French. Everything else (validation, the typed view the rules read, the API's and the
+console's lists) is derived from :data:`SPECS`. jtel keeps the values as strings ("1",
+"300"); a stored string that does not validate is reported and its standard value is used,
+never silently read as 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, assert_never
 
 PREFIX = "Portal.WebServices.Starface."
 
@@ -26,66 +32,145 @@ class InvalidParameter(ValueError):
     """A parameter name or value an administrator gave is not acceptable."""
 
 
+class ParameterKind(StrEnum):
+    FLAG = "flag"
+    SECONDS = "seconds"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    en: str
+    de: str
+    fr: str
+
+    def in_language(self, language: str) -> str:
+        return str(getattr(self, language, self.en))
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
+    field: str
     default: str
-    description: str
-    kind: str  # "flag" or "seconds"
+    kind: ParameterKind
+    explanation: Explanation
+
+    @property
+    def short_name(self) -> str:
+        return self.name.removeprefix(PREFIX)
+
+    @property
+    def description(self) -> str:
+        return self.explanation.en
 
     def validate(self, raw: str) -> str:
         """Return the canonical string form of ``raw`` or raise :class:`InvalidParameter`."""
         value = raw.strip()
-        if self.kind == "flag":
-            if value not in ("0", "1"):
-                raise InvalidParameter(f"{self.name} must be 0 or 1, not {raw!r}")
-            return value
-        try:
-            seconds = int(value)
-        except ValueError:
-            raise InvalidParameter(
-                f"{self.name} must be a whole number of seconds, not {raw!r}"
-            ) from None
-        if not SESSION_SECONDS_MIN <= seconds <= SESSION_SECONDS_MAX:
-            raise InvalidParameter(
-                f"{self.name} must be between {SESSION_SECONDS_MIN} and "
-                f"{SESSION_SECONDS_MAX} seconds, not {raw!r}"
-            )
-        return str(seconds)
+        match self.kind:
+            case ParameterKind.FLAG:
+                if value not in ("0", "1"):
+                    raise InvalidParameter(f"{self.name} must be 0 or 1, not {raw!r}")
+                return value
+            case ParameterKind.SECONDS:
+                try:
+                    seconds = int(value)
+                except ValueError:
+                    raise InvalidParameter(
+                        f"{self.name} must be a whole number of seconds, not {raw!r}"
+                    ) from None
+                if not SESSION_SECONDS_MIN <= seconds <= SESSION_SECONDS_MAX:
+                    raise InvalidParameter(
+                        f"{self.name} must be between {SESSION_SECONDS_MIN} and "
+                        f"{SESSION_SECONDS_MAX} seconds, not {raw!r}"
+                    )
+                return str(seconds)
+            case _:
+                assert_never(self.kind)
+
+    def typed(self, canonical: str) -> bool | int:
+        """The typed value of a canonical string (one that :meth:`validate` returned)."""
+        match self.kind:
+            case ParameterKind.FLAG:
+                return canonical == "1"
+            case ParameterKind.SECONDS:
+                return int(canonical)
+            case _:
+                assert_never(self.kind)
 
 
 SPECS: tuple[ParameterSpec, ...] = (
-    ParameterSpec(IGNORE_GROUP_UPDATE, "1", "1: group updates from STARFACE are ignored.", "flag"),
+    ParameterSpec(
+        IGNORE_GROUP_UPDATE,
+        "ignore_group_update",
+        "1",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: group updates from STARFACE are ignored.",
+            de="1: Gruppenänderungen aus STARFACE werden ignoriert.",
+            fr="1 : les mises à jour de groupes venant de STARFACE sont ignorées.",
+        ),
+    ),
     ParameterSpec(
         IGNORE_USER_DELETES,
+        "ignore_user_deletes",
         "1",
-        "1: user deletions in STARFACE are not propagated to jtel.",
-        "flag",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: user deletions in STARFACE are not propagated to jtel.",
+            de="1: In STARFACE gelöschte Benutzer werden in jtel nicht gelöscht.",
+            fr="1 : les suppressions d'utilisateurs dans STARFACE ne sont pas reportées dans jtel.",
+        ),
     ),
     ParameterSpec(
         IGNORE_USER_SECURITY,
+        "ignore_user_security",
         "1",
-        "1: changes to user security (the admin flag) in STARFACE are not propagated to jtel.",
-        "flag",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: changes to user security (the admin flag) in STARFACE are not propagated "
+            "to jtel.",
+            de="1: Änderungen der Benutzersicherheit (Admin-Kennzeichen) in STARFACE werden "
+            "nicht nach jtel übernommen.",
+            fr="1 : les modifications de la sécurité des utilisateurs (l'indicateur "
+            "administrateur) dans STARFACE ne sont pas reportées dans jtel.",
+        ),
     ),
     ParameterSpec(
         IGNORE_USER_STATUS,
+        "ignore_user_status",
         "1",
-        "1: login status messages (LOGGED_IN / LOGGED_OUT) from STARFACE are ignored.",
-        "flag",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: login status messages (LOGGED_IN / LOGGED_OUT) from STARFACE are ignored.",
+            de="1: Anmeldestatus-Meldungen (LOGGED_IN / LOGGED_OUT) aus STARFACE werden ignoriert.",
+            fr="1 : les messages d'état de connexion (LOGGED_IN / LOGGED_OUT) venant de "
+            "STARFACE sont ignorés.",
+        ),
     ),
     ParameterSpec(
         SESSION_EXPIRE_SECONDS,
+        "session_expire_seconds",
         "300",
-        "Seconds until the STARFACE external session expires without use.",
-        "seconds",
+        ParameterKind.SECONDS,
+        Explanation(
+            en="Seconds until the STARFACE external session expires without use.",
+            de="Sekunden, nach denen die externe STARFACE-Sitzung ohne Nutzung abläuft.",
+            fr="Secondes avant l'expiration de la session externe STARFACE sans utilisation.",
+        ),
     ),
     ParameterSpec(
         USER_PASSWORD_SET_UID,
+        "user_password_set_uid",
         "1",
-        "1: a user created from STARFACE gets the UID as password; "
-        "0: a random password that the administrator must change by hand.",
-        "flag",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: a user created from STARFACE gets the UID as password; "
+            "0: a random password that the administrator must change by hand.",
+            de="1: Ein aus STARFACE angelegter Benutzer erhält die UID als Passwort; "
+            "0: ein Zufallspasswort, das der Administrator von Hand ändern muss.",
+            fr="1 : un utilisateur créé depuis STARFACE reçoit l'UID comme mot de passe ; "
+            "0 : un mot de passe aléatoire que l'administrateur doit modifier à la main.",
+        ),
     ),
 )
 
@@ -94,51 +179,68 @@ DEFAULTS: dict[str, str] = {spec.name: spec.default for spec in SPECS}
 
 
 def spec_for(name: str) -> ParameterSpec:
-    try:
-        return SPECS_BY_NAME[name]
-    except KeyError:
+    """The spec of a parameter by its jtel name, or by its short name (IgnoreUserDeletes)."""
+    spec = SPECS_BY_NAME.get(name) or SPECS_BY_NAME.get(PREFIX + name)
+    if spec is None:
         known = ", ".join(SPECS_BY_NAME)
-        raise InvalidParameter(f"unknown parameter {name!r}; known: {known}") from None
+        raise InvalidParameter(f"unknown parameter {name!r}; known: {known}")
+    return spec
 
 
-def validate(name: str, raw: str) -> str:
-    return spec_for(name).validate(raw)
+@dataclass(frozen=True)
+class StoredValueProblem:
+    """A stored value that does not validate; the standard value is used in its place."""
+
+    name: str
+    stored: str
+    default: str
+    error: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: the stored value {self.stored!r} is invalid ({self.error}); "
+            f"the standard value {self.default} is used"
+        )
 
 
 @dataclass(frozen=True)
 class Parameters:
-    """Typed view of the six parameters, as the rules read them."""
+    """Typed view of the six parameters, as the rules read them; built from :data:`SPECS`."""
 
-    ignore_group_update: bool = True
-    ignore_user_deletes: bool = True
-    ignore_user_security: bool = True
-    ignore_user_status: bool = True
-    session_expire_seconds: int = 300
-    user_password_set_uid: bool = True
+    ignore_group_update: bool
+    ignore_user_deletes: bool
+    ignore_user_security: bool
+    ignore_user_status: bool
+    session_expire_seconds: int
+    user_password_set_uid: bool
+
+    @classmethod
+    def standard(cls) -> Parameters:
+        return cls.from_strings({})
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> Parameters:
-        """Build from stored strings; missing names take their standard value."""
-        merged = {**DEFAULTS, **{k: v for k, v in values.items() if k in DEFAULTS}}
-        return cls(
-            ignore_group_update=merged[IGNORE_GROUP_UPDATE] == "1",
-            ignore_user_deletes=merged[IGNORE_USER_DELETES] == "1",
-            ignore_user_security=merged[IGNORE_USER_SECURITY] == "1",
-            ignore_user_status=merged[IGNORE_USER_STATUS] == "1",
-            session_expire_seconds=int(merged[SESSION_EXPIRE_SECONDS]),
-            user_password_set_uid=merged[USER_PASSWORD_SET_UID] == "1",
-        )
-
-    def as_strings(self) -> dict[str, str]:
-        return {
-            IGNORE_GROUP_UPDATE: _flag(self.ignore_group_update),
-            IGNORE_USER_DELETES: _flag(self.ignore_user_deletes),
-            IGNORE_USER_SECURITY: _flag(self.ignore_user_security),
-            IGNORE_USER_STATUS: _flag(self.ignore_user_status),
-            SESSION_EXPIRE_SECONDS: str(self.session_expire_seconds),
-            USER_PASSWORD_SET_UID: _flag(self.user_password_set_uid),
-        }
+        """Build from stored strings; missing or invalid names take their standard value."""
+        return read_parameters(values)[0]
 
 
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
+def read_parameters(
+    values: Mapping[str, str],
+) -> tuple[Parameters, tuple[StoredValueProblem, ...]]:
+    """The typed view of stored strings, and every stored value that had to be replaced."""
+    typed: dict[str, Any] = {}
+    problems: list[StoredValueProblem] = []
+    for spec in SPECS:
+        raw = values.get(spec.name, spec.default)
+        try:
+            canonical = spec.validate(raw)
+        except InvalidParameter as exc:
+            problems.append(StoredValueProblem(spec.name, raw, spec.default, str(exc)))
+            canonical = spec.default
+        typed[spec.field] = spec.typed(canonical)
+    return Parameters(**typed), tuple(problems)
+
+
+assert [spec.field for spec in SPECS] == [f.name for f in fields(Parameters)], (
+    "every parameter spec has exactly one field of the typed view, in the same order"
+)

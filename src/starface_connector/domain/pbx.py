@@ -1,4 +1,4 @@
-"""Plain value objects describing what the connector reads from a STARFACE PBX.
+"""What the connector reads from a STARFACE PBX, and the events that would bring jtel to it.
 
 They carry no I/O so the connector core can compare, store and test them freely. Ordering is
 fixed here (users and groups by id, phone numbers and member logins sorted as strings) so two
@@ -7,7 +7,11 @@ snapshots of the same PBX state are equal no matter in which order the PBX liste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+from .model import Event, GroupUpdate, Profile, UserDelete, UserUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +55,32 @@ class PbxSnapshot:
     def user_by_login(self) -> dict[str, PbxUser]:
         """Index users by Login-ID, the key the jtel side uses."""
         return {user.login: user for user in self.users}
+
+
+def snapshot_events(snapshot: PbxSnapshot, jtel_logins: Sequence[str], at: datetime) -> list[Event]:
+    """The events that would bring jtel to the PBX's state: every PBX user an update, every
+    jtel user the PBX lacks a deletion, every group an update; ids name the moment."""
+    stamp = at.strftime("%Y%m%dT%H%M%S.%f")
+    events: list[Event] = []
+    pbx_logins = set()
+    for user in snapshot.users:
+        pbx_logins.add(user.login)
+        profile = Profile(
+            user.first_name, user.family_name, user.email, user.language, user.phone_numbers
+        )
+        events.append(
+            UserUpdate(f"import:{stamp}:user:{user.login}", at, user.login, profile, user.admin)
+        )
+    for login in sorted(set(jtel_logins) - pbx_logins):
+        events.append(UserDelete(f"import:{stamp}:delete:{login}", at, login))
+    for group in snapshot.groups:
+        events.append(
+            GroupUpdate(
+                f"import:{stamp}:group:{group.id}",
+                at,
+                str(group.id),
+                group.name,
+                group.member_logins,
+            )
+        )
+    return events

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import assert_never
 
 from .model import (
     AcdStatus,
@@ -45,6 +46,7 @@ from .parameters import (
     USER_PASSWORD_SET_UID,
     Parameters,
 )
+from .reasons import Why, note
 
 PROFILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("first_name", "firstName"),
@@ -64,22 +66,28 @@ class World:
     groups: dict[str, GroupState] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
 
+    def copy(self) -> World:
+        """A copy to diff against after a batch (the states in it are immutable)."""
+        return World(dict(self.users), dict(self.deleted_at), dict(self.groups), set(self.seen))
+
 
 def decide(event: Event, world: World, params: Parameters) -> Decision:
     """Decide what ``event`` does; reads ``world`` and never changes it."""
     if event.event_id in world.seen:
-        return Decision(
-            Outcome.DUPLICATE, f"duplicate: eventId {event.event_id!r} was already processed"
-        )
-    if isinstance(event, UserUpdate):
-        return _user_update(event, world, params)
-    if isinstance(event, UserDelete):
-        return _user_delete(event, world, params)
-    if isinstance(event, GroupUpdate):
-        return _group_update(event, world, params)
-    if isinstance(event, UserStatusChange):
-        return _user_status(event, world, params)
-    return _phone_status(event, world)
+        return Decision(Outcome.DUPLICATE, (note(Why.DUPLICATE, event_id=event.event_id),))
+    match event:
+        case UserUpdate():
+            return _user_update(event, world, params)
+        case UserDelete():
+            return _user_delete(event, world, params)
+        case GroupUpdate():
+            return _group_update(event, world, params)
+        case UserStatusChange():
+            return _user_status(event, world, params)
+        case PhoneStatusChange():
+            return _phone_status(event, world)
+        case _:
+            assert_never(event)
 
 
 def apply(world: World, event: Event, decision: Decision) -> None:
@@ -101,11 +109,9 @@ RESERVED_LOGINS = frozenset({"sysadmin"})
 
 def _user_update(event: UserUpdate, world: World, params: Parameters) -> Decision:
     if event.login in RESERVED_LOGINS:
-        return Decision(
-            Outcome.REJECTED,
-            f"rejected: login {event.login!r} is reserved for jtel's built-in administrator",
-        )
+        return Decision(Outcome.REJECTED, (note(Why.RESERVED_LOGIN, login=event.login),))
     clock = Clock(Aspect.PROFILE, event.login, event.occurred_at)
+    withheld = (IGNORE_USER_SECURITY,) if params.ignore_user_security else ()
     user = world.users.get(event.login)
     if user is None:
         stale = _before_deletion(event.login, event.occurred_at, world)
@@ -114,20 +120,23 @@ def _user_update(event: UserUpdate, world: World, params: Parameters) -> Decisio
         admin = False if params.ignore_user_security else event.admin
         policy = PasswordPolicy.USERS_UID if params.user_password_set_uid else PasswordPolicy.RANDOM
         password_note = (
-            f"password = UsersUID ({USER_PASSWORD_SET_UID}=1)"
+            note(Why.PASSWORD_UID, parameter=USER_PASSWORD_SET_UID)
             if policy is PasswordPolicy.USERS_UID
-            else f"random password, to be set by the administrator ({USER_PASSWORD_SET_UID}=0)"
+            else note(Why.PASSWORD_RANDOM, parameter=USER_PASSWORD_SET_UID)
         )
         admin_note = (
-            f"admin flag not taken ({IGNORE_USER_SECURITY}=1)"
+            note(Why.ADMIN_NOT_TAKEN, parameter=IGNORE_USER_SECURITY)
             if params.ignore_user_security
-            else f"admin={'yes' if admin else 'no'} ({IGNORE_USER_SECURITY}=0)"
+            else note(
+                Why.ADMIN_TAKEN, admin="yes" if admin else "no", parameter=IGNORE_USER_SECURITY
+            )
         )
         return Decision(
             Outcome.APPLIED,
-            f"created user {event.login}; {password_note}; {admin_note}",
+            (note(Why.USER_CREATED, login=event.login), password_note, admin_note),
             (CreateUser(event.login, event.profile, admin, policy),),
             clock,
+            withheld=withheld if event.admin else (),
         )
     stale = _stale(Aspect.PROFILE, user.profile_at, event.occurred_at)
     if stale:
@@ -136,18 +145,19 @@ def _user_update(event: UserUpdate, world: World, params: Parameters) -> Decisio
     changed = profile_differences(user.profile, event.profile)
     if changed:
         changes.append(UpdateProfile(event.login, event.profile, changed))
-    notes = [f"updated {', '.join(changed)}"] if changed else []
+    notes = [note(Why.PROFILE_UPDATED, fields=", ".join(changed))] if changed else []
+    admin_withheld: tuple[str, ...] = ()
     if event.admin != user.admin:
         if params.ignore_user_security:
-            notes.append(f"admin flag not changed ({IGNORE_USER_SECURITY}=1)")
+            notes.append(note(Why.ADMIN_NOT_CHANGED, parameter=IGNORE_USER_SECURITY))
+            admin_withheld = withheld
         else:
             changes.append(SetAdmin(event.login, event.admin))
-            notes.append(
-                f"admin flag {'granted' if event.admin else 'revoked'} ({IGNORE_USER_SECURITY}=0)"
-            )
+            granted = Why.ADMIN_GRANTED if event.admin else Why.ADMIN_REVOKED
+            notes.append(note(granted, parameter=IGNORE_USER_SECURITY))
     if not changes:
-        notes.insert(0, "no change")
-    return Decision(Outcome.APPLIED, "; ".join(notes), tuple(changes), clock)
+        notes.insert(0, note(Why.NO_CHANGE))
+    return Decision(Outcome.APPLIED, tuple(notes), tuple(changes), clock, admin_withheld)
 
 
 def _user_delete(event: UserDelete, world: World, params: Parameters) -> Decision:
@@ -161,7 +171,7 @@ def _user_delete(event: UserDelete, world: World, params: Parameters) -> Decisio
         return stale
     return Decision(
         Outcome.APPLIED,
-        f"deleted user {event.login} ({IGNORE_USER_DELETES}=0)",
+        (note(Why.USER_DELETED, login=event.login, parameter=IGNORE_USER_DELETES),),
         (DeleteUser(event.login),),
         Clock(Aspect.PROFILE, event.login, event.occurred_at),
     )
@@ -179,30 +189,44 @@ def _group_update(event: GroupUpdate, world: World, params: Parameters) -> Decis
     members = tuple(login for login in wanted if login in world.users)
     unknown = [login for login in wanted if login not in world.users]
     clock = Clock(Aspect.GROUP, event.group_id, event.occurred_at)
+    changes: tuple[Change, ...] = ()
     if group is None:
-        notes = [f"created group {event.group_id} {event.name!r} with {len(members)} member(s)"]
-        changes: tuple[Change, ...] = (
-            UpsertGroup(event.group_id, event.name, members, created=True),
-        )
+        notes = [
+            note(
+                Why.GROUP_CREATED,
+                group_id=event.group_id,
+                name=event.name,
+                members=len(members),
+                parameter=IGNORE_GROUP_UPDATE,
+            )
+        ]
+        changes = (UpsertGroup(event.group_id, event.name, members, created=True),)
     else:
-        differences = []
+        differences: dict[str, str] = {}
         if group.name != event.name:
-            differences.append(f"name {group.name!r} -> {event.name!r}")
+            differences["old_name"] = group.name
         added = sorted(set(members) - set(group.members))
         removed = sorted(set(group.members) - set(members))
         if added:
-            differences.append("added " + ", ".join(added))
+            differences["added"] = ", ".join(added)
         if removed:
-            differences.append("removed " + ", ".join(removed))
+            differences["removed"] = ", ".join(removed)
         if differences:
-            notes = [f"updated group {event.group_id}: " + "; ".join(differences)]
+            notes = [
+                note(
+                    Why.GROUP_UPDATED,
+                    group_id=event.group_id,
+                    name=event.name,
+                    **differences,
+                    parameter=IGNORE_GROUP_UPDATE,
+                )
+            ]
             changes = (UpsertGroup(event.group_id, event.name, members, created=False),)
         else:
-            notes, changes = ["no change"], ()
-    notes[-1] += f" ({IGNORE_GROUP_UPDATE}=0)"
+            notes = [note(Why.GROUP_UNCHANGED, parameter=IGNORE_GROUP_UPDATE)]
     if unknown:
-        notes.append("unknown login(s) not added: " + ", ".join(unknown))
-    return Decision(Outcome.APPLIED, "; ".join(notes), changes, clock)
+        notes.append(note(Why.UNKNOWN_MEMBERS, logins=", ".join(unknown)))
+    return Decision(Outcome.APPLIED, tuple(notes), changes, clock)
 
 
 def _user_status(event: UserStatusChange, world: World, params: Parameters) -> Decision:
@@ -221,7 +245,7 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
         if user.acd_status is AcdStatus.PAUSE:
             return Decision(
                 Outcome.APPLIED,
-                f"no change: LOGGED_IN leaves an agent on PAUSE ({IGNORE_USER_STATUS}=0)",
+                (note(Why.ACD_KEPT_PAUSE, parameter=IGNORE_USER_STATUS),),
                 (),
                 clock,
             )
@@ -230,11 +254,22 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
         target = AcdStatus.LOGGED_OFF
     if user.acd_status is target:
         return Decision(
-            Outcome.APPLIED, f"no change: already {target} ({IGNORE_USER_STATUS}=0)", (), clock
+            Outcome.APPLIED,
+            (note(Why.ACD_UNCHANGED, status=target, parameter=IGNORE_USER_STATUS),),
+            (),
+            clock,
         )
     return Decision(
         Outcome.APPLIED,
-        f"ACD status {user.acd_status} -> {target} ({event.status}; {IGNORE_USER_STATUS}=0)",
+        (
+            note(
+                Why.ACD_CHANGED,
+                old=user.acd_status,
+                new=target,
+                status=event.status,
+                parameter=IGNORE_USER_STATUS,
+            ),
+        ),
         (SetAcdStatus(event.login, user.acd_status, target),),
         clock,
     )
@@ -251,10 +286,12 @@ def _phone_status(event: PhoneStatusChange, world: World) -> Decision:
         return stale
     clock = Clock(Aspect.PHONE_STATUS, event.login, event.occurred_at)
     if user.phone_status is event.status:
-        return Decision(Outcome.APPLIED, f"no change: already {event.status}", (), clock)
+        return Decision(
+            Outcome.APPLIED, (note(Why.PHONE_UNCHANGED, status=event.status),), (), clock
+        )
     return Decision(
         Outcome.APPLIED,
-        f"telephone status {user.phone_status} -> {event.status}",
+        (note(Why.PHONE_CHANGED, old=user.phone_status, new=event.status),),
         (SetPhoneStatus(event.login, user.phone_status, event.status),),
         clock,
     )
@@ -271,19 +308,25 @@ def profile_differences(old: Profile, new: Profile) -> tuple[str, ...]:
 
 
 def _unknown_user(login: str) -> Decision:
-    return Decision(Outcome.REJECTED, f"rejected: unknown user {login}")
+    return Decision(Outcome.REJECTED, (note(Why.UNKNOWN_USER, login=login),))
 
 
 def _ignored(parameter: str) -> Decision:
-    return Decision(Outcome.IGNORED, f"ignored: {parameter}=1")
+    return Decision(Outcome.IGNORED, (note(Why.IGNORED, parameter=parameter),))
 
 
 def _stale(aspect: Aspect, last: datetime | None, occurred_at: datetime) -> Decision | None:
     if last is not None and occurred_at < last:
         return Decision(
             Outcome.STALE,
-            f"stale: occurredAt {_iso(occurred_at)} is older than the last applied "
-            f"{aspect} event ({_iso(last)})",
+            (
+                note(
+                    Why.STALE,
+                    occurred_at=_iso(occurred_at),
+                    aspect=aspect,
+                    last=_iso(last),
+                ),
+            ),
         )
     return None
 
@@ -295,8 +338,14 @@ def _before_deletion(login: str, occurred_at: datetime, world: World) -> Decisio
     if deleted is not None and occurred_at < deleted:
         return Decision(
             Outcome.STALE,
-            f"stale: user {login} was deleted at {_iso(deleted)}, "
-            f"after this event ({_iso(occurred_at)})",
+            (
+                note(
+                    Why.STALE_DELETED,
+                    login=login,
+                    deleted_at=_iso(deleted),
+                    occurred_at=_iso(occurred_at),
+                ),
+            ),
         )
     return None
 
@@ -306,31 +355,34 @@ def _iso(moment: datetime) -> str:
 
 
 def _apply_change(world: World, change: Change, occurred_at: datetime) -> None:
-    if isinstance(change, CreateUser):
-        world.users[change.login] = UserState(change.login, change.profile, change.admin)
-    elif isinstance(change, UpdateProfile):
-        world.users[change.login] = replace(world.users[change.login], profile=change.profile)
-    elif isinstance(change, SetAdmin):
-        world.users[change.login] = replace(world.users[change.login], admin=change.admin)
-    elif isinstance(change, DeleteUser):
-        del world.users[change.login]
-        world.deleted_at[change.login] = occurred_at
-        for group_id, group in world.groups.items():
-            if change.login in group.members:
-                members = tuple(m for m in group.members if m != change.login)
-                world.groups[group_id] = replace(group, members=members)
-    elif isinstance(change, SetAcdStatus):
-        world.users[change.login] = replace(world.users[change.login], acd_status=change.new)
-    elif isinstance(change, SetPhoneStatus):
-        world.users[change.login] = replace(world.users[change.login], phone_status=change.new)
-    else:
-        previous = world.groups.get(change.group_id)
-        world.groups[change.group_id] = GroupState(
-            change.group_id,
-            change.name,
-            change.members,
-            previous.updated_at if previous else None,
-        )
+    match change:
+        case CreateUser():
+            world.users[change.login] = UserState(change.login, change.profile, change.admin)
+        case UpdateProfile():
+            world.users[change.login] = replace(world.users[change.login], profile=change.profile)
+        case SetAdmin():
+            world.users[change.login] = replace(world.users[change.login], admin=change.admin)
+        case DeleteUser():
+            del world.users[change.login]
+            world.deleted_at[change.login] = occurred_at
+            for group_id, group in world.groups.items():
+                if change.login in group.members:
+                    members = tuple(m for m in group.members if m != change.login)
+                    world.groups[group_id] = replace(group, members=members)
+        case SetAcdStatus():
+            world.users[change.login] = replace(world.users[change.login], acd_status=change.new)
+        case SetPhoneStatus():
+            world.users[change.login] = replace(world.users[change.login], phone_status=change.new)
+        case UpsertGroup():
+            previous = world.groups.get(change.group_id)
+            world.groups[change.group_id] = GroupState(
+                change.group_id,
+                change.name,
+                change.members,
+                previous.updated_at if previous else None,
+            )
+        case _:
+            assert_never(change)
 
 
 def _advance_clock(world: World, clock: Clock) -> None:
@@ -342,12 +394,16 @@ def _advance_clock(world: World, clock: Clock) -> None:
     user = world.users.get(clock.key)
     if user is None:  # deleted by this event: the tombstone already carries the time
         return
-    if clock.aspect is Aspect.PROFILE:
-        world.users[clock.key] = replace(user, profile_at=_later(user.profile_at, clock.at))
-    elif clock.aspect is Aspect.ACD_STATUS:
-        world.users[clock.key] = replace(user, acd_at=_later(user.acd_at, clock.at))
-    else:
-        world.users[clock.key] = replace(user, phone_at=_later(user.phone_at, clock.at))
+    match clock.aspect:
+        case Aspect.PROFILE:
+            user = replace(user, profile_at=_later(user.profile_at, clock.at))
+        case Aspect.ACD_STATUS:
+            user = replace(user, acd_at=_later(user.acd_at, clock.at))
+        case Aspect.PHONE_STATUS:
+            user = replace(user, phone_at=_later(user.phone_at, clock.at))
+        case _:
+            assert_never(clock.aspect)
+    world.users[clock.key] = user
 
 
 def _later(current: datetime | None, candidate: datetime) -> datetime:

@@ -10,20 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
-from ..storage.db import utcnow
-from ..storage.repository import load_parameters
-from ..storage.tables import CredentialRow, SessionRow, UserRow
-from .security import (
-    hash_password,
-    needs_rehash,
-    new_token,
-    random_password,
-    token_hash,
-    verify_password,
-)
+from ..domain.parameters import read_parameters
+from .ports import Clock, Credential, SessionRecord, UnitOfWork, UnitOfWorkFactory
+from .security import PasswordHasher, new_token, random_password, token_hash
 
 MODULE = "module"
 API = "api"
@@ -48,179 +37,143 @@ class GeneratedCredential:
     password: str
 
 
-def ensure_credentials(
-    factory: sessionmaker[Session],
-    *,
-    module_login: str | None,
-    module_password: str | None,
-    admin_password: str | None,
-) -> list[GeneratedCredential]:
-    """Create the module account and sysadmin on first start; follow configured values after."""
-    generated: list[GeneratedCredential] = []
-    with factory() as session, session.begin():
-        wanted = {
-            MODULE: (module_login or None, module_password or None),
-            SYSADMIN: (SYSADMIN, admin_password or None),
-        }
-        for role, (login, password) in wanted.items():
-            row = session.get(CredentialRow, role)
-            if row is None:
-                chosen_login = login or DEFAULT_MODULE_LOGIN
-                chosen = password or random_password()[:24]
-                session.add(
-                    CredentialRow(
-                        role=role, login=chosen_login, password_hash=hash_password(chosen)
-                    )
-                )
-                if password is None:
-                    generated.append(GeneratedCredential(role, chosen_login, chosen))
-                continue
-            if login and row.login != login:
-                row.login = login
-            if password and not verify_password(row.password_hash, password):
-                row.password_hash = hash_password(password)
-                # a rotated password ends what the old one opened
-                if role == MODULE:
-                    _end_sessions(session, MODULE)
-                else:
-                    _end_sessions(session, API, SYSADMIN)
-    return generated
+@dataclass(frozen=True)
+class ModuleSession:
+    session_id: str
+    expires_in_seconds: int
 
 
-# ---- STARFACE module sessions --------------------------------------------------------------
+class Accounts:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._hasher = hasher
 
+    def ensure_credentials(
+        self,
+        *,
+        module_login: str | None,
+        module_password: str | None,
+        admin_password: str | None,
+    ) -> list[GeneratedCredential]:
+        """Create the module account and sysadmin on first start; follow configured values
+        after."""
+        generated: list[GeneratedCredential] = []
+        with self._uow() as uow:
+            wanted = {
+                MODULE: (module_login or None, module_password or None),
+                SYSADMIN: (SYSADMIN, admin_password or None),
+            }
+            for role, (login, password) in wanted.items():
+                stored = uow.credentials.get(role)
+                if stored is None:
+                    chosen_login = login or DEFAULT_MODULE_LOGIN
+                    chosen = password or random_password()[:24]
+                    uow.credentials.put(Credential(role, chosen_login, self._hasher.hash(chosen)))
+                    if password is None:
+                        generated.append(GeneratedCredential(role, chosen_login, chosen))
+                    continue
+                if login and stored.login != login:
+                    stored = Credential(role, login, stored.password_hash)
+                    uow.credentials.put(stored)
+                if password and not self._hasher.verify(stored.password_hash, password):
+                    uow.credentials.put(Credential(role, stored.login, self._hasher.hash(password)))
+                    # a rotated password ends what the old one opened
+                    if role == MODULE:
+                        uow.sessions.remove_all(MODULE)
+                    else:
+                        uow.sessions.remove_all(API, SYSADMIN)
+            uow.commit()
+        return generated
 
-def open_module_session(
-    factory: sessionmaker[Session], login: str, password: str
-) -> tuple[str, int] | None:
-    """Return (session id, expiry seconds) for the module account, or None if refused."""
-    with factory() as session, session.begin():
-        row = session.get(CredentialRow, MODULE)
-        login_ok = row is not None and row.login == login
-        password_ok = verify_password(row.password_hash if row else None, password)
-        if not (login_ok and password_ok):
-            return None
-        expire = load_parameters(session).session_expire_seconds
-        now = utcnow()
-        session.execute(
-            delete(SessionRow).where(
-                SessionRow.kind == MODULE,
-                SessionRow.last_used_at < now - timedelta(seconds=expire),
-            )
-        )
-        session_id = new_token()
-        session.add(
-            SessionRow(
-                token_hash=token_hash(session_id),
-                kind=MODULE,
-                subject=login,
-                created_at=now,
-                last_used_at=now,
-            )
-        )
-    return session_id, expire
+    # ---- STARFACE module sessions ----------------------------------------------------------
 
-
-def touch_module_session(factory: sessionmaker[Session], session_id: str) -> bool:
-    """Valid if used within SessionExpireSeconds; each use slides the window."""
-    with factory() as session, session.begin():
-        expire = load_parameters(session).session_expire_seconds
-        now = utcnow()
-        result = session.execute(
-            update(SessionRow)
-            .where(
-                SessionRow.token_hash == token_hash(session_id),
-                SessionRow.kind == MODULE,
-                SessionRow.last_used_at >= now - timedelta(seconds=expire),
-            )
-            .values(last_used_at=now)
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-
-def close_session(factory: sessionmaker[Session], token: str, kind: str) -> bool:
-    with factory() as session, session.begin():
-        result = session.execute(
-            delete(SessionRow).where(
-                SessionRow.token_hash == token_hash(token), SessionRow.kind == kind
-            )
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-
-# ---- jtel API logins -----------------------------------------------------------------------
-
-
-def api_login(factory: sessionmaker[Session], username: str, password: str) -> str | None:
-    """Issue a bearer token for sysadmin or a jtel user, or None."""
-    with factory() as session, session.begin():
-        if username == SYSADMIN:
-            cred = session.get(CredentialRow, SYSADMIN)
-            if not verify_password(cred.password_hash if cred else None, password):
+    def open_module_session(self, login: str, password: str) -> ModuleSession | None:
+        """A new session for the module account, or None if the credentials are refused."""
+        with self._uow() as uow:
+            stored = uow.credentials.get(MODULE)
+            login_ok = stored is not None and stored.login == login
+            password_ok = self._hasher.verify(stored.password_hash if stored else None, password)
+            if not (login_ok and password_ok):
                 return None
-        else:
-            user = session.get(UserRow, username)
-            if not verify_password(user.password_hash if user else None, password):
-                return None
-            assert user is not None
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-        now = utcnow()
-        session.execute(
-            delete(SessionRow).where(
-                SessionRow.kind == API, SessionRow.last_used_at < now - API_TOKEN_IDLE
+            expire = self._session_seconds(uow)
+            now = self._clock()
+            uow.sessions.remove_idle(MODULE, used_before=now - timedelta(seconds=expire))
+            session_id = new_token()
+            uow.sessions.add(SessionRecord(token_hash(session_id), MODULE, login, now, now))
+            uow.commit()
+        return ModuleSession(session_id, expire)
+
+    def touch_module_session(self, session_id: str) -> bool:
+        """Valid if used within SessionExpireSeconds; each use slides the window."""
+        with self._uow() as uow:
+            now = self._clock()
+            used_since = now - timedelta(seconds=self._session_seconds(uow))
+            alive = uow.sessions.slide(
+                token_hash(session_id), MODULE, used_since=used_since, now=now
             )
-        )
-        token = new_token()
-        session.add(
-            SessionRow(
-                token_hash=token_hash(token),
-                kind=API,
-                subject=username,
-                created_at=now,
-                last_used_at=now,
-            )
-        )
-    return token
+            uow.commit()
+        return alive
 
+    def close_session(self, token: str, kind: str) -> bool:
+        with self._uow() as uow:
+            closed = uow.sessions.remove(token_hash(token), kind)
+            uow.commit()
+        return closed
 
-def principal_for(factory: sessionmaker[Session], token: str) -> Principal | None:
-    """Who holds this token, with rights read now; None if the token or user is gone."""
-    with factory() as session, session.begin():
-        row = session.get(SessionRow, token_hash(token))
-        now = utcnow()
-        if row is None or row.kind != API or row.last_used_at < now - API_TOKEN_IDLE:
-            return None
-        if row.subject == SYSADMIN:
-            principal = Principal(SYSADMIN, admin=True)
-        else:
-            user = session.execute(
-                select(UserRow.admin, UserRow.created_at).where(UserRow.users_uid == row.subject)
-            ).first()
-            # A token outlives neither its user nor a re-creation under the same login.
-            if user is None or user.created_at > row.created_at:
+    @staticmethod
+    def _session_seconds(uow: UnitOfWork) -> int:
+        return read_parameters(uow.parameters.values())[0].session_expire_seconds
+
+    # ---- jtel API logins -------------------------------------------------------------------
+
+    def api_login(self, username: str, password: str) -> str | None:
+        """Issue a bearer token for sysadmin or a jtel user, or None."""
+        with self._uow() as uow:
+            if username == SYSADMIN:
+                cred = uow.credentials.get(SYSADMIN)
+                if not self._hasher.verify(cred.password_hash if cred else None, password):
+                    return None
+            else:
+                account = uow.accounts.get(username)
+                if not self._hasher.verify(account.password_hash if account else None, password):
+                    return None
+                assert account is not None
+                if self._hasher.needs_rehash(account.password_hash):
+                    uow.accounts.set_password_hash(username, self._hasher.hash(password))
+            now = self._clock()
+            uow.sessions.remove_idle(API, used_before=now - API_TOKEN_IDLE)
+            token = new_token()
+            uow.sessions.add(SessionRecord(token_hash(token), API, username, now, now))
+            uow.commit()
+        return token
+
+    def principal_for(self, token: str) -> Principal | None:
+        """Who holds this token, with rights read now; None if the token or user is gone."""
+        with self._uow() as uow:
+            record = uow.sessions.get(token_hash(token))
+            now = self._clock()
+            if record is None or record.kind != API or record.last_used_at < now - API_TOKEN_IDLE:
                 return None
-            principal = Principal(row.subject, admin=bool(user.admin))
-        if row.last_used_at < now - API_TOKEN_TOUCH:
-            row.last_used_at = now
-    return principal
+            if record.subject == SYSADMIN:
+                principal = Principal(SYSADMIN, admin=True)
+            else:
+                account = uow.accounts.get(record.subject)
+                # A token outlives neither its user nor a re-creation under the same login.
+                if account is None or account.created_at > record.created_at:
+                    return None
+                principal = Principal(record.subject, admin=account.admin)
+            if record.last_used_at < now - API_TOKEN_TOUCH:
+                uow.sessions.touch(record.token_hash, now)
+            uow.commit()
+        return principal
 
-
-def set_user_password(factory: sessionmaker[Session], users_uid: str, password: str) -> bool:
-    """A new password also ends every token of that user: a reset locks out a thief."""
-    hashed = hash_password(password)
-    with factory() as session, session.begin():
-        result = session.execute(
-            update(UserRow).where(UserRow.users_uid == users_uid).values(password_hash=hashed)
-        )
-        if not getattr(result, "rowcount", 0):
-            return False
-        _end_sessions(session, API, users_uid)
+    def set_user_password(self, users_uid: str, password: str) -> bool:
+        """A new password also ends every token of that user: a reset locks out a thief."""
+        hashed = self._hasher.hash(password)
+        with self._uow() as uow:
+            if not uow.accounts.set_password_hash(users_uid, hashed):
+                return False
+            uow.sessions.remove_all(API, users_uid)
+            uow.commit()
         return True
-
-
-def _end_sessions(session: Session, kind: str, subject: str | None = None) -> None:
-    query = delete(SessionRow).where(SessionRow.kind == kind)
-    if subject is not None:
-        query = query.where(SessionRow.subject == subject)
-    session.execute(query)

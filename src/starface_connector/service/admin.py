@@ -2,88 +2,100 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from ..domain.model import AcdStatus, Outcome
-from ..domain.parameters import DEFAULTS, SPECS, spec_for
-from ..storage.db import locked_transaction, utcnow
-from ..storage.tables import AuditRow, ParameterChangeRow, ParameterRow, UserRow
+from ..domain.model import AcdStatus, ManualChange, Outcome
+from ..domain.parameters import (
+    SPECS,
+    ParameterSpec,
+    StoredValueProblem,
+    read_parameters,
+    spec_for,
+)
+from ..domain.reasons import Why, english, note
+from .ports import AuditEntry, Clock, ParameterChange, Source, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
 class ParameterView:
-    name: str
+    spec: ParameterSpec
     value: str
-    default: str
-    description: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def default(self) -> str:
+        return self.spec.default
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
 
 
-def list_parameters(factory: sessionmaker[Session]) -> list[ParameterView]:
-    with factory() as session:
-        stored = {n: v for n, v in session.execute(select(ParameterRow.name, ParameterRow.value))}
-    return [
-        ParameterView(
-            spec.name, stored.get(spec.name, spec.default), spec.default, spec.description
-        )
-        for spec in SPECS
-    ]
+class Administration:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
 
+    def list_parameters(self) -> list[ParameterView]:
+        """The six parameters as stored (a corrupt value is shown as it is stored)."""
+        with self._uow() as uow:
+            stored = uow.parameters.values()
+        return [ParameterView(spec, stored.get(spec.name, spec.default)) for spec in SPECS]
 
-def set_parameter(
-    factory: sessionmaker[Session], name: str, raw_value: str, *, actor: str
-) -> tuple[str, str]:
-    """Validate and store; raises InvalidParameter. Returns (old, new)."""
-    value = spec_for(name).validate(raw_value)
-    with locked_transaction(factory) as session:
-        row = session.get(ParameterRow, name)
-        old = row.value if row else DEFAULTS[name]
-        if row is None:
-            session.add(ParameterRow(name=name, value=value))
-        else:
-            row.value = value
-        if old != value:
-            session.add(
-                ParameterChangeRow(
-                    changed_at=utcnow(), name=name, old_value=old, new_value=value, actor=actor
-                )
+    def parameter_problems(self) -> tuple[StoredValueProblem, ...]:
+        """Stored values that do not validate (their standard values are in use)."""
+        with self._uow() as uow:
+            return read_parameters(uow.parameters.values())[1]
+
+    def set_parameter(self, name: str, raw_value: str, *, actor: str) -> tuple[str, str]:
+        """Validate and store; raises InvalidParameter. Returns (old, new)."""
+        spec = spec_for(name)
+        value = spec.validate(raw_value)
+        with self._uow(locked=True) as uow:
+            old = uow.parameters.values().get(spec.name, spec.default)
+            uow.parameters.put(spec.name, value)
+            if old != value:
+                uow.parameters.record(ParameterChange(self._clock(), spec.name, old, value, actor))
+            uow.commit()
+        return old, value
+
+    def set_acd_status(
+        self, users_uid: str, status: AcdStatus, *, actor: str, source: str = Source.API
+    ) -> bool:
+        """Set an agent's ACD status by hand.
+
+        The ACD clock is left alone: it runs on the PBX's time, and the connector's own clock
+        may be ahead of it, so a LOGGED_OUT sent just after a manual change must still apply
+        (an agent wrongly logged off is safe; one wrongly routed to is not).
+        """
+        with self._uow(locked=True) as uow:
+            world = uow.world.load(event_ids=(), logins=(users_uid,), group_ids=())
+            user = world.users.get(users_uid)
+            if user is None:
+                return False
+            now = self._clock()
+            after = world.copy()
+            after.users[users_uid] = replace(user, acd_status=status)
+            uow.world.persist(world, after, password_hashes={}, now=now)
+            notes = (note(Why.ACD_SET_BY, old=user.acd_status, new=status, actor=actor),)
+            uow.audit.append(
+                [
+                    AuditEntry(
+                        received_at=now,
+                        source=source,
+                        event_id=None,
+                        type=ManualChange.ACD_STATUS_SET,
+                        login=users_uid,
+                        group_id=None,
+                        occurred_at=now,
+                        outcome=Outcome.APPLIED,
+                        notes=notes,
+                        reason=english(notes),
+                    )
+                ]
             )
-    return old, value
-
-
-def set_acd_status(
-    factory: sessionmaker[Session], users_uid: str, status: AcdStatus, *, actor: str
-) -> bool:
-    """Set an agent's ACD status by hand.
-
-    The ACD clock is left alone: it runs on the PBX's time, and the connector's own clock may
-    be ahead of it, so a LOGGED_OUT sent just after a manual change must still apply (an agent
-    wrongly logged off is safe; one wrongly routed to is not).
-    """
-    with locked_transaction(factory) as session:
-        user = session.get(UserRow, users_uid)
-        if user is None:
-            return False
-        now = utcnow()
-        old = user.acd_status
-        user.acd_status = status.value
-        user.updated_at = now
-        session.execute(
-            insert(AuditRow),
-            [
-                {
-                    "received_at": now,
-                    "source": "api",
-                    "event_id": None,
-                    "type": "ACD_STATUS_SET",
-                    "login": users_uid,
-                    "group_id": None,
-                    "occurred_at": now,
-                    "outcome": Outcome.APPLIED.value,
-                    "reason": f"ACD status {old} -> {status} set by {actor}",
-                }
-            ],
-        )
-    return True
+            uow.commit()
+        return True

@@ -1,29 +1,19 @@
-"""The event path: dedupe, order, decide and persist a batch in one transaction."""
+"""The event path: screen, decide and persist a batch in one unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert
-from sqlalchemy.orm import Session, sessionmaker
-
-from ..domain.model import (
-    Change,
-    CreateUser,
-    Event,
-    GroupUpdate,
-    Outcome,
-    PasswordPolicy,
-    UserUpdate,
-)
-from ..domain.parameters import Parameters
+from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
+from ..domain.parameters import Parameters, read_parameters
+from ..domain.reasons import Note, Why, english, note
 from ..domain.rules import World, apply, decide
-from ..storage.db import locked_transaction, utcnow
-from ..storage.repository import load_parameters, load_world, persist, snapshot
-from ..storage.tables import AuditRow
-from .security import hash_initial_password, random_password
+from .ports import AuditEntry, Clock, Source, UnitOfWork, UnitOfWorkFactory
+from .security import PasswordHasher, random_password
+
+MAX_CLOCK_AHEAD = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -33,46 +23,133 @@ class Malformed:
     event_id: str | None
     type: str | None
     login: str | None
-    reason: str
+    notes: tuple[Note, ...]
+
+    @property
+    def reason(self) -> str:
+        return english(self.notes)
 
 
 Incoming = Event | Malformed
-
-UNSTORABLE = (
-    "rejected: malformed event: a text contains a NUL character or an unpaired surrogate, "
-    "which cannot be stored"
-)
 
 
 @dataclass(frozen=True)
 class EventResult:
     event_id: str | None
     outcome: Outcome
-    reason: str
+    notes: tuple[Note, ...]
     changes: tuple[Change, ...] = ()
+    withheld: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return english(self.notes)
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
 
 
-def apply_batch(
-    factory: sessionmaker[Session], incoming: Sequence[Incoming], *, source: str = "starface"
+class EventService:
+    """Applies STARFACE event batches: each atomically, answered only after its commit."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._hasher = hasher
+
+    def apply_batch(
+        self, incoming: Sequence[Incoming], *, source: str = Source.STARFACE
+    ) -> list[EventResult]:
+        """Apply a batch atomically; returns one result per event, in order, after the commit."""
+        screened = [
+            screen(not_too_far_ahead(item, self._clock() + MAX_CLOCK_AHEAD)) for item in incoming
+        ]
+        events = [item for item in screened if not isinstance(item, Malformed)]
+        with self._uow(locked=True) as uow:
+            params = read_parameters(uow.parameters.values())[0]
+            world = uow.world.load(
+                event_ids=(e.event_id for e in events),
+                logins=(login for e in events for login in e.logins),
+                group_ids=(e.group_id for e in events if e.group_id is not None),
+            )
+            results = run_batch(
+                uow, world, screened, params, now=self._clock(), hasher=self._hasher, source=source
+            )
+            uow.commit()
+        return results
+
+
+def run_batch(
+    uow: UnitOfWork,
+    world: World,
+    incoming: Sequence[Incoming],
+    params: Parameters,
+    *,
+    now: datetime,
+    hasher: PasswordHasher,
+    source: str,
+    reconcile: bool = False,
 ) -> list[EventResult]:
-    """Apply a batch atomically; returns one result per event, in order, after the commit."""
-    incoming = [screen(item) for item in incoming]
-    with locked_transaction(factory) as session:
-        params = load_parameters(session)
-        world = load_world(
-            session,
-            event_ids=(e.event_id for e in incoming if not isinstance(e, Malformed)),
-            logins=_logins(incoming),
-            group_ids=(e.group_id for e in incoming if isinstance(e, GroupUpdate)),
+    """Decide every event against ``world`` and write the outcome into ``uow``.
+
+    ``reconcile`` is for imports: their events are synthesised from a PBX snapshot, so their
+    ids are not remembered, and an event that changes nothing is neither applied (no clock
+    moves) nor audited, which makes a second import write nothing at all.
+    """
+    before = world.copy()
+    results: list[EventResult] = []
+    audit: list[AuditEntry] = []
+    password_hashes: dict[str, str] = {}
+    for item in incoming:
+        if isinstance(item, Malformed):
+            result = EventResult(item.event_id, Outcome.REJECTED, item.notes)
+            audit.append(audit_entry(now, source, item, None, result))
+            results.append(result)
+            continue
+        decision = decide(item, world, params)
+        if not (reconcile and not decision.changes):
+            apply(world, item, decision)
+        if reconcile:
+            world.seen.discard(item.event_id)
+        for change in decision.changes:
+            if isinstance(change, CreateUser):
+                password_hashes[change.login] = hasher.hash_initial(
+                    change.login
+                    if change.password is PasswordPolicy.USERS_UID
+                    else random_password()
+                )
+        result = EventResult(
+            item.event_id, decision.outcome, decision.notes, decision.changes, decision.withheld
         )
-        return run_batch(session, world, incoming, params, source=source)
+        results.append(result)
+        if not reconcile or result.changed:
+            audit.append(audit_entry(now, source, item, item.occurred_at, result))
+    uow.world.persist(before, world, password_hashes=password_hashes, now=now)
+    if audit:
+        uow.audit.append(audit)
+    return results
 
 
-MAX_CLOCK_AHEAD = timedelta(hours=24)
+def audit_entry(
+    now: datetime,
+    source: str,
+    item: Incoming,
+    occurred_at: datetime | None,
+    result: EventResult,
+) -> AuditEntry:
+    return AuditEntry(
+        received_at=now,
+        source=source,
+        event_id=item.event_id,
+        type=item.type if isinstance(item, Malformed) else item.type.value,
+        login=item.login,
+        group_id=None if isinstance(item, Malformed) else item.group_id,
+        occurred_at=occurred_at,
+        outcome=result.outcome,
+        notes=result.notes,
+        reason=result.reason,
+    )
 
 
 def not_too_far_ahead(item: Incoming, latest: datetime) -> Incoming:
@@ -83,67 +160,9 @@ def not_too_far_ahead(item: Incoming, latest: datetime) -> Incoming:
     return Malformed(
         item.event_id,
         item.type.value,
-        getattr(item, "login", None),
-        f"rejected: occurredAt {item.occurred_at.isoformat()} is more than 24 h ahead of the "
-        "connector's clock; check the STARFACE clock",
+        item.login,
+        (note(Why.TOO_FAR_AHEAD, occurred_at=item.occurred_at.isoformat()),),
     )
-
-
-def run_batch(
-    session: Session,
-    world: World,
-    incoming: Sequence[Incoming],
-    params: Parameters,
-    *,
-    source: str,
-    reconcile: bool = False,
-) -> list[EventResult]:
-    """Decide every event against ``world`` and write the outcome into ``session``.
-
-    ``reconcile`` is for imports: their events are synthesised from a PBX snapshot, so their
-    ids are not remembered, and an event that changes nothing is neither applied (no clock
-    moves) nor audited, which makes a second import write nothing at all.
-    """
-    before = snapshot(world)
-    now = utcnow()
-    results: list[EventResult] = []
-    audit: list[dict[str, object]] = []
-    password_hashes: dict[str, str] = {}
-    for item in incoming:
-        if isinstance(item, Malformed):
-            result = EventResult(item.event_id, Outcome.REJECTED, item.reason)
-            audit.append(
-                _audit(now, source, item.event_id, item.type, item.login, None, None, result)
-            )
-            results.append(result)
-            continue
-        decision = decide(item, world, params)
-        if not (reconcile and not decision.changes):
-            apply(world, item, decision)
-        if reconcile:
-            world.seen.discard(item.event_id)
-        for change in decision.changes:
-            if isinstance(change, CreateUser):
-                password_hashes[change.login] = _initial_password_hash(change)
-        result = EventResult(item.event_id, decision.outcome, decision.reason, decision.changes)
-        results.append(result)
-        if not reconcile or result.changed:
-            audit.append(
-                _audit(
-                    now,
-                    source,
-                    item.event_id,
-                    item.type.value,
-                    getattr(item, "login", None),
-                    getattr(item, "group_id", None),
-                    item.occurred_at,
-                    result,
-                )
-            )
-    persist(session, before, world, password_hashes=password_hashes, now=now)
-    if audit:
-        session.execute(insert(AuditRow.__table__), audit)
-    return results
 
 
 def screen(item: Incoming) -> Incoming:
@@ -157,26 +176,25 @@ def screen(item: Incoming) -> Incoming:
         texts = (item.event_id, item.type, item.login, item.reason)
         if all(_storable(text) for text in texts if text is not None):
             return item
-        reason = item.reason.encode("utf-8", "backslashreplace").decode().replace("\0", "\\x00")
-        return Malformed(_kept(item.event_id), _kept(item.type), _kept(item.login), reason)
+        notes = tuple(Note(n.why, tuple((k, _printable(v)) for k, v in n.args)) for n in item.notes)
+        return Malformed(_kept(item.event_id), _kept(item.type), _kept(item.login), notes)
     if all(_storable(text) for text in _texts(item)):
         return item
     return Malformed(
-        _kept(item.event_id), item.type.value, _kept(getattr(item, "login", None)), UNSTORABLE
+        _kept(item.event_id), item.type.value, _kept(item.login), (note(Why.UNSTORABLE),)
     )
 
 
-def _texts(event: Event) -> Iterator[str]:
-    yield event.event_id
-    if isinstance(event, GroupUpdate):
-        yield event.group_id
-        yield event.name
-        yield from event.members
-        return
-    yield event.login
-    if isinstance(event, UserUpdate):
-        p = event.profile
-        yield from (p.first_name, p.last_name, p.email, p.language, *p.phone_numbers)
+def _texts(value: object) -> Iterator[str]:
+    """Every text in an event, whatever its type: its fields, walked down."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _texts(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from _texts(getattr(value, f.name))
 
 
 def _storable(text: str) -> bool:
@@ -189,44 +207,9 @@ def _storable(text: str) -> bool:
     return True
 
 
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode().replace("\0", "\\x00")
+
+
 def _kept(text: str | None) -> str | None:
     return text if text is None or _storable(text) else None
-
-
-def _initial_password_hash(change: CreateUser) -> str:
-    if change.password is PasswordPolicy.USERS_UID:
-        return hash_initial_password(change.login)
-    return hash_initial_password(random_password())
-
-
-def _logins(incoming: Sequence[Incoming]) -> set[str]:
-    logins: set[str] = set()
-    for item in incoming:
-        if isinstance(item, GroupUpdate):
-            logins.update(item.members)
-        elif not isinstance(item, Malformed):
-            logins.add(item.login)
-    return logins
-
-
-def _audit(
-    now: datetime,
-    source: str,
-    event_id: str | None,
-    event_type: str | None,
-    login: str | None,
-    group_id: str | None,
-    occurred_at: datetime | None,
-    result: EventResult,
-) -> dict[str, object]:
-    return {
-        "received_at": now,
-        "source": source,
-        "event_id": event_id,
-        "type": event_type,
-        "login": login,
-        "group_id": group_id,
-        "occurred_at": occurred_at,
-        "outcome": result.outcome.value,
-        "reason": result.reason,
-    }

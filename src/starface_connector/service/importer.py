@@ -17,38 +17,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
-
-from ..domain.model import (
-    CreateUser,
-    DeleteUser,
-    Event,
-    EventType,
-    GroupUpdate,
-    Outcome,
-    Profile,
-    UpsertGroup,
-    UserDelete,
-    UserUpdate,
-)
-from ..domain.parameters import IGNORE_USER_SECURITY, Parameters
-from ..domain.pbx import PbxSnapshot
+from ..domain.model import CreateUser, DeleteUser, Event, EventType, Outcome, UpsertGroup
+from ..domain.parameters import Parameters, read_parameters
+from ..domain.pbx import PbxSnapshot, snapshot_events
+from ..domain.reasons import Why
 from ..domain.rules import World, apply, decide
-from ..starface.errors import StarfaceProtocolError
-from ..storage.db import locked_transaction, utcnow
-from ..storage.repository import load_parameters, load_world
-from ..storage.repository import snapshot as snapshot_world
-from ..storage.tables import BatchLockRow, ImportRunRow
-from .events import UNSTORABLE, EventResult, Malformed, run_batch, screen
+from .errors import ImportBusy, ImportRefused
+from .events import EventResult, Malformed, run_batch, screen
+from .ports import Clock, Source, UnitOfWork, UnitOfWorkFactory
+from .security import PasswordHasher
 
+PbxReader = Callable[[], PbxSnapshot]
 Progress = Callable[[str, int, int], None]
 CHUNK_EVENTS = 1000
 LEASE = timedelta(hours=1)
-
-
-class ImportBusy(RuntimeError):
-    """Another import is running; imports never overlap."""
 
 
 @dataclass
@@ -62,6 +44,7 @@ class ImportReport:
     groups_created: list[str] = field(default_factory=list)
     groups_updated: list[str] = field(default_factory=list)
     groups_unchanged: int = 0
+    #: per parameter: how many users or groups it kept (wholly or in part) from jtel
     ignored: Counter[str] = field(default_factory=Counter)
     stale: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
@@ -99,42 +82,38 @@ class ImportReport:
             "details": self.details,
         }
 
-
-def snapshot_events(snapshot: PbxSnapshot, jtel_logins: Sequence[str], at: datetime) -> list[Event]:
-    """The events that would bring jtel to the PBX's state (pure; ids name the run's moment)."""
-    stamp = at.strftime("%Y%m%dT%H%M%S.%f")
-    events: list[Event] = []
-    pbx_logins = set()
-    for user in snapshot.users:
-        pbx_logins.add(user.login)
-        events.append(
-            UserUpdate(
-                f"import:{stamp}:user:{user.login}",
-                at,
-                user.login,
-                Profile(
-                    user.first_name,
-                    user.family_name,
-                    user.email,
-                    user.language,
-                    tuple(user.phone_numbers),
-                ),
-                user.admin,
+    def tally(self, event: Event, result: EventResult) -> None:
+        """Count one event's result (from its data: outcome, notes, withheld, changes)."""
+        subject = event.subject
+        for parameter in result.withheld:
+            self.ignored[parameter] += 1
+        if result.outcome is Outcome.IGNORED:
+            for n in result.notes:
+                if n.why is Why.IGNORED:
+                    self.ignored[n["parameter"]] += 1
+            return
+        if result.outcome in (Outcome.STALE, Outcome.REJECTED):
+            (self.stale if result.outcome is Outcome.STALE else self.rejected).append(subject)
+            self.details.append(
+                {"subject": subject, "outcome": result.outcome.value, "reason": result.reason}
             )
-        )
-    for login in sorted(set(jtel_logins) - pbx_logins):
-        events.append(UserDelete(f"import:{stamp}:delete:{login}", at, login))
-    for group in snapshot.groups:
-        events.append(
-            GroupUpdate(
-                f"import:{stamp}:group:{group.id}",
-                at,
-                str(group.id),
-                group.name,
-                tuple(group.member_logins),
-            )
-        )
-    return events
+            return
+        if not result.changes:
+            if event.type is EventType.GROUP_UPDATE:
+                self.groups_unchanged += 1
+            else:
+                self.unchanged += 1
+            return
+        self.details.append({"subject": subject, "outcome": "changed", "reason": result.reason})
+        first = result.changes[0]
+        if isinstance(first, CreateUser):
+            self.created.append(subject)
+        elif isinstance(first, DeleteUser):
+            self.deleted.append(subject)
+        elif isinstance(first, UpsertGroup):
+            (self.groups_created if first.created else self.groups_updated).append(subject)
+        else:
+            self.updated.append(subject)
 
 
 @contextmanager
@@ -150,15 +129,17 @@ def fewer_gc_pauses() -> Iterator[None]:
 
 
 class Importer:
-    """Runs imports one at a time, in this process (a lock) and across instances (a lease row)."""
+    """Runs imports one at a time, in this process (a lock) and across instances (a lease)."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._hasher = hasher
         self._local = threading.Lock()
 
     def run(
         self,
-        fetch: Callable[[], PbxSnapshot],
+        fetch: PbxReader,
         *,
         dry_run: bool = False,
         trigger: str = "cli",
@@ -173,18 +154,13 @@ class Importer:
             self._local.release()
 
     def _run(
-        self,
-        fetch: Callable[[], PbxSnapshot],
-        *,
-        dry_run: bool,
-        trigger: str,
-        progress: Progress | None,
+        self, fetch: PbxReader, *, dry_run: bool, trigger: str, progress: Progress | None
     ) -> ImportReport:
         run_id = self._take_lease(trigger, dry_run)
         status = "failed"
         report: ImportReport | None = None
         try:
-            taken_at = utcnow()
+            taken_at = self._clock()
             if progress:
                 progress("fetch", 0, 1)
             snapshot = fetch()
@@ -197,30 +173,22 @@ class Importer:
             self._release_lease(run_id, status, report)
 
     def _take_lease(self, trigger: str, dry_run: bool) -> int:
-        with locked_transaction(self.factory) as session:
-            now = utcnow()
-            running = session.scalar(
-                select(ImportRunRow.id).where(
-                    ImportRunRow.status == "running", ImportRunRow.started_at > now - LEASE
-                )
-            )
+        with self._uow(locked=True) as uow:
+            now = self._clock()
+            running = uow.imports.running(started_after=now - LEASE)
             if running is not None:
                 raise ImportBusy(f"import {running} is still running")
-            row = ImportRunRow(started_at=now, trigger=trigger, dry_run=dry_run, status="running")
-            session.add(row)
-            session.flush()
-            return row.id
+            run_id = uow.imports.start(started_at=now, trigger=trigger, dry_run=dry_run)
+            uow.commit()
+        return run_id
 
     def _release_lease(self, run_id: int, status: str, report: ImportReport | None) -> None:
         summary = None
         if report is not None:
             summary = {k: v for k, v in report.as_json().items() if k != "details"}
-        with self.factory() as session, session.begin():
-            session.execute(
-                update(ImportRunRow)
-                .where(ImportRunRow.id == run_id)
-                .values(status=status, finished_at=utcnow(), summary=summary)
-            )
+        with self._uow() as uow:
+            uow.imports.finish(run_id, status=status, finished_at=self._clock(), summary=summary)
+            uow.commit()
 
     def _apply(
         self,
@@ -233,62 +201,61 @@ class Importer:
 
         The first pass folds every event over the current state: that is the dry run, and the
         report. Then the changing events are written. If no other writer took the write lock
-        since the state was read (the lock row counts writers), the state is still exact and
-        they are written in one transaction; otherwise they are decided again in short
-        transactions against fresh state, so a live event that arrived meanwhile still wins.
-        Events that change nothing are never written, so a repeated import writes nothing.
+        since the state was read (the lock counts writers), the state is still exact and they
+        are written in one transaction; otherwise they are decided again in short transactions
+        against fresh state, so a live event that arrived meanwhile still wins. Events that
+        change nothing are never written, so a repeated import writes nothing.
         """
-        with self.factory() as session:
+        with self._uow() as uow:
             # The counter first: a writer committing after this read is seen as a conflict.
-            writers = session.scalar(select(BatchLockRow.batches).where(BatchLockRow.id == 1))
-            params = load_parameters(session)
-            world = load_world(
-                session, event_ids=(), logins=(), group_ids=(), all_users=True, all_groups=True
-            )
+            writers = uow.world.writers()
+            params = read_parameters(uow.parameters.values())[0]
+            world = uow.world.load_all()
         if not snapshot.users and world.users and not params.ignore_user_deletes:
             # An empty list is far likelier a REST account without rights than an empty PBX.
-            raise StarfaceProtocolError(
+            raise ImportRefused(
                 f"STARFACE listed no users at all; refusing to delete all {len(world.users)} "
                 "jtel users (check the REST account's rights)"
             )
-        pristine = snapshot_world(world)
-        events = snapshot_events(snapshot, list(world.users), taken_at)
+        pristine = world.copy()
         report = ImportReport(dry_run=dry_run, taken_at=taken_at)
         changing: list[Event] = []
         planned: list[EventResult] = []
-        for event in events:
-            if isinstance(screen(event), Malformed):  # text no database can store alike
-                subject = event.group_id if isinstance(event, GroupUpdate) else event.login
-                report.rejected.append(subject)
-                report.details.append(
-                    {"subject": subject, "outcome": "rejected", "reason": UNSTORABLE}
-                )
+        for event in snapshot_events(snapshot, list(world.users), taken_at):
+            screened = screen(event)
+            if isinstance(screened, Malformed):  # text no database can store alike
+                report.tally(event, EventResult(event.event_id, Outcome.REJECTED, screened.notes))
                 continue
             decision = decide(event, world, params)
             result = EventResult(
-                event.event_id, decision.outcome, decision.reason, decision.changes
+                event.event_id,
+                decision.outcome,
+                decision.notes,
+                decision.changes,
+                decision.withheld,
             )
             if decision.changes:
                 apply(world, event, decision)
                 changing.append(event)
                 planned.append(result)
             else:
-                _tally(report, event, result)
+                report.tally(event, result)
         if dry_run or not changing:
             for event, result in zip(changing, planned, strict=True):
-                _tally(report, event, result)
+                report.tally(event, result)
             return report
         results = self._apply_unchallenged(changing, pristine, params, writers)
         if results is not None:
             for event, result in zip(changing, results, strict=True):
-                _tally(report, event, result)
+                report.tally(event, result)
             if progress:
                 progress("apply", len(changing), len(changing))
             return report
         done = 0
-        for chunk in _chunks(changing, CHUNK_EVENTS):
+        for start in range(0, len(changing), CHUNK_EVENTS):
+            chunk = changing[start : start + CHUNK_EVENTS]
             for event, result in zip(chunk, self._apply_chunk(chunk), strict=True):
-                _tally(report, event, result)
+                report.tally(event, result)
             done += len(chunk)
             if progress:
                 progress("apply", done, len(changing))
@@ -302,78 +269,35 @@ class Importer:
         writers: int | None,
     ) -> list[EventResult] | None:
         """Write against the state read while planning, if nobody wrote since; else None."""
-        try:
-            with locked_transaction(self.factory) as session:
-                now = session.scalar(select(BatchLockRow.batches).where(BatchLockRow.id == 1))
-                if writers is None or now != writers + 1:  # +1: our own lock
-                    raise _Challenged
-                return run_batch(
-                    session, pristine, changing, params, source="import", reconcile=True
-                )
-        except _Challenged:
-            return None
+        with self._uow(locked=True) as uow:
+            if writers is None or uow.world.writers() != writers + 1:  # +1: our own lock
+                return None  # leaving without commit rolls the lock back
+            results = self._write(uow, pristine, changing, params)
+            uow.commit()
+        return results
 
     def _apply_chunk(self, chunk: Sequence[Event]) -> list[EventResult]:
-        with locked_transaction(self.factory) as session:
-            params = load_parameters(session)
-            world = load_world(
-                session,
+        with self._uow(locked=True) as uow:
+            params = read_parameters(uow.parameters.values())[0]
+            world = uow.world.load(
                 event_ids=(),
-                logins=_logins(chunk),
-                group_ids=(e.group_id for e in chunk if isinstance(e, GroupUpdate)),
+                logins=(login for e in chunk for login in e.logins),
+                group_ids=(e.group_id for e in chunk if e.group_id is not None),
             )
-            return run_batch(session, world, chunk, params, source="import", reconcile=True)
+            results = self._write(uow, world, chunk, params)
+            uow.commit()
+        return results
 
-
-class _Challenged(Exception):
-    """Another writer committed between planning and writing (rolls the attempt back)."""
-
-
-def _logins(events: Sequence[Event]) -> set[str]:
-    logins: set[str] = set()
-    for event in events:
-        if isinstance(event, GroupUpdate):
-            logins.update(event.members)
-        else:
-            logins.add(event.login)
-    return logins
-
-
-def _chunks(events: list[Event], size: int) -> list[list[Event]]:
-    return [events[i : i + size] for i in range(0, len(events), size)]
-
-
-ADMIN_NOT_TAKEN = f"admin flag not changed ({IGNORE_USER_SECURITY}=1)"
-
-
-def _tally(report: ImportReport, event: Event, result: EventResult) -> None:
-    subject = event.group_id if isinstance(event, GroupUpdate) else event.login
-    if ADMIN_NOT_TAKEN in result.reason:  # the rules' wording for a withheld admin change
-        report.ignored[f"admin flag ignored: {IGNORE_USER_SECURITY}=1"] += 1
-    if result.outcome is Outcome.IGNORED:
-        report.ignored[result.reason] += 1
-        return
-    if result.outcome is Outcome.STALE:
-        report.stale.append(subject)
-        report.details.append({"subject": subject, "outcome": "stale", "reason": result.reason})
-        return
-    if result.outcome is Outcome.REJECTED:
-        report.rejected.append(subject)
-        report.details.append({"subject": subject, "outcome": "rejected", "reason": result.reason})
-        return
-    if not result.changes:
-        if event.type is EventType.GROUP_UPDATE:
-            report.groups_unchanged += 1
-        else:
-            report.unchanged += 1
-        return
-    report.details.append({"subject": subject, "outcome": "changed", "reason": result.reason})
-    first = result.changes[0]
-    if isinstance(first, CreateUser):
-        report.created.append(subject)
-    elif isinstance(first, DeleteUser):
-        report.deleted.append(subject)
-    elif isinstance(first, UpsertGroup):
-        (report.groups_created if first.created else report.groups_updated).append(subject)
-    else:
-        report.updated.append(subject)
+    def _write(
+        self, uow: UnitOfWork, world: World, events: Sequence[Event], params: Parameters
+    ) -> list[EventResult]:
+        return run_batch(
+            uow,
+            world,
+            events,
+            params,
+            now=self._clock(),
+            hasher=self._hasher,
+            source=Source.IMPORT,
+            reconcile=True,
+        )

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
-from ..domain.pbx import PbxSnapshot
-from ..starface.errors import StarfaceError
-from .importer import ImportBusy, Importer
+from .errors import ImportBusy, ServiceError
+from .importer import Importer, PbxReader
 
 log = logging.getLogger("starface_connector.import")
 
@@ -17,7 +15,7 @@ class ImportScheduler:
     def __init__(
         self,
         importer: Importer,
-        fetch: Callable[[], PbxSnapshot],
+        fetch: PbxReader,
         interval_seconds: float,
         *,
         run_at_start: bool = True,
@@ -42,7 +40,7 @@ class ImportScheduler:
             report = self.importer.run(self.fetch, trigger="schedule")
         except ImportBusy as exc:
             log.info("scheduled import skipped: %s", exc)
-        except StarfaceError as exc:
+        except ServiceError as exc:
             log.warning("scheduled import failed: %s", exc)
         except Exception:  # the loop must survive anything; the traceback goes to the log
             log.exception("scheduled import failed")

@@ -5,58 +5,29 @@ Initial passwords the connector sets itself are either the UsersUID, which is pu
 or 256 random bits, which no one can guess; for those a costly hash protects nothing and would
 make an import of 10,000 users take minutes, so they get a light profile and are re-hashed with
 the strong one at the user's first successful login.
+
+Strong hashing and every verification run on the hasher's own bounded pool (one thread by
+default): a flood of logins then uses at most that much CPU and cannot starve event intake,
+and only that thread keeps argon2's 19 MiB buffer in its malloc arena.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import hashlib
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-STRONG = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-LIGHT = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash to verify against when a login is unknown, so timing does not reveal which
-    usernames exist (made on first use: CLI commands that never verify do not pay for it)."""
-    return STRONG.hash(secrets.token_urlsafe(16))
-
-
-def hash_password(password: str) -> str:
-    return STRONG.hash(password)
-
-
-def hash_initial_password(password: str) -> str:
-    return LIGHT.hash(password)
+STRONG = Argon2(time_cost=2, memory_cost=19456, parallelism=1)
+LIGHT = Argon2(time_cost=1, memory_cost=64, parallelism=1)
 
 
 def random_password() -> str:
     return secrets.token_urlsafe(32)
-
-
-def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Every answer costs at least one strong verification, whether the login is unknown,
-    has a strong hash or still a light initial one: timing tells nothing about accounts."""
-    ok = _matches(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    if stored_hash is not None and needs_rehash(stored_hash):
-        _matches(_dummy_hash(), password)
-    return ok
-
-
-def _matches(stored_hash: str, password: str) -> bool:
-    try:
-        return STRONG.verify(stored_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def needs_rehash(stored_hash: str) -> bool:
-    return STRONG.check_needs_rehash(stored_hash)
 
 
 def new_token() -> str:
@@ -64,4 +35,55 @@ def new_token() -> str:
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class PasswordHasher:
+    """argon2id hashing and verification on a bounded pool of its own."""
+
+    def __init__(self, *, workers: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+        self._dummy: str | None = None
+        self._dummy_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def hash(self, password: str) -> str:
+        return self._pool.submit(STRONG.hash, password).result()
+
+    def hash_initial(self, password: str) -> str:
+        return LIGHT.hash(password)
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return STRONG.check_needs_rehash(stored_hash)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Every answer costs at least one strong verification, whether the login is unknown,
+        has a strong hash or still a light initial one: timing tells nothing about accounts."""
+        return self._pool.submit(self._verify, stored_hash, password).result()
+
+    async def verify_async(self, stored_hash: str | None, password: str) -> bool:
+        """:meth:`verify` for the event loop: it waits without holding a worker thread."""
+        return await asyncio.wrap_future(self._pool.submit(self._verify, stored_hash, password))
+
+    def _verify(self, stored_hash: str | None, password: str) -> bool:
+        ok = self._matches(stored_hash or self._dummy_hash(), password) and stored_hash is not None
+        if stored_hash is not None and self.needs_rehash(stored_hash):
+            self._matches(self._dummy_hash(), password)
+        return ok
+
+    def _dummy_hash(self) -> str:
+        """A hash to verify against when a login is unknown, so timing does not reveal which
+        usernames exist (made on first use: commands that never verify do not pay for it)."""
+        with self._dummy_lock:
+            if self._dummy is None:
+                self._dummy = STRONG.hash(secrets.token_urlsafe(16))
+            return self._dummy
+
+    @staticmethod
+    def _matches(stored_hash: str, password: str) -> bool:
+        try:
+            return STRONG.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False

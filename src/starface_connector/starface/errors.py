@@ -1,33 +1,26 @@
-"""One exception hierarchy for everything that can go wrong talking to a STARFACE PBX.
+"""The STARFACE client's failures: the service's PBX errors, named for this PBX.
 
-Callers catch :class:`StarfaceError` to handle every failure, or a subclass to react
-differently (retry later when unreachable, alert an operator on bad credentials, report a bug
-on protocol errors). Messages are always a single human-readable line so they can go straight
-into logs, CLI output and API error bodies.
+Callers catch :class:`StarfaceError` (or the service's ``PbxError``) to handle every failure,
+or a subclass to react differently (retry later when unreachable, alert an operator on bad
+credentials, report a bug on protocol errors). Messages are always a single line.
 """
 
 from __future__ import annotations
 
+from ..service.errors import PbxAuthError, PbxError, PbxProtocolError, PbxUnreachable
 
-class StarfaceError(Exception):
+
+class StarfaceError(PbxError):
     """Base class; ``str(error)`` is one clear line."""
 
-    def __init__(self, message: str) -> None:
-        # Collapse whitespace so multi-line causes (tracebacks, HTML bodies) stay one line.
-        self.message = " ".join(str(message).split())
-        super().__init__(self.message)
 
-    def __str__(self) -> str:
-        return self.message
-
-
-class StarfaceUnreachable(StarfaceError):
+class StarfaceUnreachable(StarfaceError, PbxUnreachable):
     """The PBX could not be reached or stayed unavailable after all retries, or the URL is bad."""
 
 
-class StarfaceAuthError(StarfaceError):
+class StarfaceAuthError(StarfaceError, PbxAuthError):
     """The PBX rejected the credentials or the session token."""
 
 
-class StarfaceProtocolError(StarfaceError):
+class StarfaceProtocolError(StarfaceError, PbxProtocolError):
     """The PBX answered with a status code or body the REST specification does not allow."""

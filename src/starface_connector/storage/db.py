@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.parameters import DEFAULTS
 from .tables import BatchLockRow, ParameterRow
@@ -27,10 +26,6 @@ class DatabaseError(RuntimeError):
     """The configured database cannot be used; the message is one line for a person."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def parse_url(raw: str) -> URL:
     """Parse and check a database URL; plain ``postgresql://`` and ``mysql://`` pick our drivers."""
     try:
@@ -41,6 +36,8 @@ def parse_url(raw: str) -> URL:
             f"not a database URL: {shown!r} (expected e.g. sqlite:///path/connector.db, "
             "postgresql://user@host/db or mysql://user@host/db)"
         ) from None
+    if url.drivername == "postgres":  # Heroku-style and libpq's own spelling
+        url = url.set(drivername="postgresql")
     backend = url.get_backend_name()
     if backend not in SUPPORTED:
         raise DatabaseError(
@@ -136,31 +133,31 @@ def upgrade(engine: Engine) -> None:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    with Session(engine) as session, session.begin():
-        present = set(session.scalars(select(ParameterRow.name)))
-        for name, value in DEFAULTS.items():
-            if name not in present:
-                session.add(ParameterRow(name=name, value=value))
-        if session.get(BatchLockRow, 1) is None:
-            session.add(BatchLockRow(id=1, batches=0))
+    with engine.begin() as connection:
+        present = set(connection.scalars(select(ParameterRow.name)))
+        missing = [{"name": n, "value": v} for n, v in DEFAULTS.items() if n not in present]
+        if missing:
+            connection.execute(insert(ParameterRow), missing)
+        if connection.scalar(select(BatchLockRow.id).where(BatchLockRow.id == 1)) is None:
+            connection.execute(insert(BatchLockRow).values(id=1, batches=0))
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+@dataclass(frozen=True)
+class Readiness:
+    database: str
+    schema: str
+
+    @property
+    def ok(self) -> bool:
+        return self.database == "ok" and self.schema == "current"
 
 
-@contextmanager
-def locked_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction that first takes the connector-wide write lock.
-
-    Taking a row lock as the first statement serialises writers on all three databases (and
-    on SQLite makes the transaction a writer before it reads), so no batch works from state
-    another batch is about to change.
-    """
-    with factory() as session, session.begin():
-        session.execute(
-            update(BatchLockRow)
-            .where(BatchLockRow.id == 1)
-            .values(batches=BatchLockRow.batches + 1)
-        )
-        yield session
+def check_readiness(engine: Engine) -> Readiness:
+    """Whether the database answers and carries the newest migration."""
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError:
+        return Readiness("unreachable", "unknown")
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return Readiness("ok", "current" if current == head else f"at {current}, expected {head}")

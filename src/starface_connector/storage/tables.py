@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -62,7 +62,7 @@ class Key(TypeDecorator[str]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        length = self.impl_instance.length
+        length = cast(String, self.impl_instance).length
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(
                 mysql.VARCHAR(length, collation=exact_collation(dialect))
@@ -180,6 +180,8 @@ class AuditRow(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
+    #: the reason as data ([{"why", "args"}]), for translated rendering; None on old rows
+    notes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_audit_events_login", "login"),

@@ -1,0 +1,112 @@
+"""The composition root: the one place that builds the connector from its settings.
+
+:func:`bootstrap` wires the database, the clock, the password hasher, the services and the
+STARFACE client into a typed :class:`Container`, once. The API, the web console, the CLI
+commands and the tests take what they need from it; nothing else constructs a service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from .config import Settings, secret
+from .domain.pbx import PbxSnapshot
+from .service.accounts import Accounts
+from .service.admin import Administration
+from .service.events import EventService
+from .service.importer import Importer, PbxReader
+from .service.ports import Clock
+from .service.security import PasswordHasher
+from .storage.db import describe, make_engine, upgrade
+from .storage.unit_of_work import SqlUnitOfWorkFactory
+from .storage.views import Views
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    uow: SqlUnitOfWorkFactory
+    hasher: PasswordHasher
+    accounts: Accounts
+    events: EventService
+    admin: Administration
+    importer: Importer
+    views: Views
+    #: reads the PBX for imports; None when no STARFACE is configured
+    pbx: PbxReader | None
+
+    @property
+    def database(self) -> str:
+        """The database URL as it may be shown: without its password."""
+        return describe(self.engine.url)
+
+    def close(self) -> None:
+        self.hasher.close()
+        self.engine.dispose()
+
+
+def starface_reader(settings: Settings) -> PbxReader | None:
+    """A function that reads a PBX snapshot with a fresh client, or None without a PBX."""
+    settings.check_starface()
+    url, login, password = (
+        settings.starface_url,
+        settings.starface_login,
+        secret(settings.starface_password),
+    )
+    if not url or not login or password is None:
+        return None
+    verify: bool | str = (
+        False if settings.starface_insecure else str(settings.starface_ca_bundle or "") or True
+    )
+
+    def fetch() -> PbxSnapshot:
+        from .starface.client import StarfaceClient
+
+        with StarfaceClient(url, login, password, verify=verify) as client:
+            return client.fetch_snapshot()
+
+    return fetch
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    pbx: PbxReader | None = None,
+    migrate: bool = True,
+) -> Container:
+    """Build the connector. ``pbx`` replaces the STARFACE client the settings describe
+    (the demo and tests read a simulator that way)."""
+    settings = settings or Settings()
+    reader = pbx or starface_reader(settings)
+    engine = make_engine(settings.resolved_database_url())
+    if migrate:
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+    uow = SqlUnitOfWorkFactory(engine)
+    hasher = PasswordHasher()
+    return Container(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        uow=uow,
+        hasher=hasher,
+        accounts=Accounts(uow, clock, hasher),
+        events=EventService(uow, clock, hasher),
+        admin=Administration(uow, clock),
+        importer=Importer(uow, clock, hasher),
+        views=Views(engine),
+        pbx=reader,
+    )

@@ -1,0 +1,130 @@
+"""``serve``: run the connector."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from ..bootstrap import Container
+from ..config import secret
+from ..service.accounts import GeneratedCredential
+from ..service.scheduler import ImportScheduler
+from .common import (
+    CaBundle,
+    DatabaseUrl,
+    Insecure,
+    StarfaceLogin,
+    StarfacePassword,
+    StarfaceUrl,
+    check_port_free,
+    console,
+    err,
+    open_connector,
+    settings,
+)
+
+log = logging.getLogger("starface_connector")
+
+
+def print_credentials(generated: list[GeneratedCredential]) -> None:
+    """Shown once, at first start; kept only as argon2 hashes afterwards."""
+    if not generated:
+        return
+    console.print("[bold]Generated credentials[/] (store them now: shown only this once)")
+    for cred in generated:
+        who = "STARFACE module account" if cred.role == "module" else "jtel sysadmin"
+        console.print(
+            f"  {who}: login [bold]{cred.login}[/]  password [bold]{cred.password}[/]",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def prepare(container: Container) -> None:
+    """First-start accounts, and a warning for every stored parameter that does not validate."""
+    chosen = container.settings
+    print_credentials(
+        container.accounts.ensure_credentials(
+            module_login=chosen.module_login,
+            module_password=secret(chosen.module_password),
+            admin_password=secret(chosen.admin_password),
+        )
+    )
+    for problem in container.admin.parameter_problems():
+        err.print(f"warning: {problem}", style="yellow", highlight=False, markup=False)
+
+
+def run_server(container: Container, *, with_scheduler: bool = True) -> None:
+    """Serve until stopped, reconciling with the PBX meanwhile when one is configured."""
+    import uvicorn
+
+    from ..api.app import create_app
+
+    chosen = container.settings
+    scheduler = None
+    if with_scheduler and container.pbx is not None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+        minutes = chosen.import_interval_minutes
+        console.print(f"Importing from {chosen.starface_url} now and every {minutes:g} min")
+        scheduler = ImportScheduler(container.importer, container.pbx, minutes * 60)
+        scheduler.start()
+    try:
+        uvicorn.run(
+            create_app(container),
+            host=chosen.host,
+            port=chosen.port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+        container.close()
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="STARFACE_CONNECTOR_HOST")] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="STARFACE_CONNECTOR_PORT", min=1, max=65535)
+    ] = None,
+    database_url: DatabaseUrl = None,
+    starface_url: StarfaceUrl = None,
+    starface_login: StarfaceLogin = None,
+    starface_password: StarfacePassword = None,
+    starface_ca_bundle: CaBundle = None,
+    starface_insecure: Insecure = False,
+    import_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--import-interval",
+            envvar="STARFACE_CONNECTOR_IMPORT_INTERVAL_MINUTES",
+            min=0.1,
+            help="Minutes between reconciliation imports (with --starface-url).",
+        ),
+    ] = None,
+) -> None:
+    """Run the connector: the STARFACE-facing API and the jtel API."""
+    chosen = settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        starface_url=starface_url,
+        starface_login=starface_login,
+        starface_password=starface_password,
+        starface_ca_bundle=starface_ca_bundle,
+        starface_insecure=starface_insecure or None,
+        import_interval_minutes=import_interval,
+    )
+    chosen.check_starface()
+    check_port_free(chosen.host, chosen.port)
+    container = open_connector(chosen)
+    prepare(container)
+    console.print(
+        f"Starface Connector on [bold]http://{chosen.host}:{chosen.port}[/]  "
+        f"(API docs /docs, database {container.database})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    run_server(container)

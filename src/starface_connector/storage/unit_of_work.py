@@ -1,0 +1,282 @@
+"""The unit of work and its repositories on SQLAlchemy Core: one connection, one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from ..service.ports import (
+    Account,
+    AuditEntry,
+    Credential,
+    ParameterChange,
+    SessionRecord,
+)
+from .tables import (
+    AuditRow,
+    CredentialRow,
+    ImportRunRow,
+    ParameterChangeRow,
+    ParameterRow,
+    SessionRow,
+    UserRow,
+)
+from .world import SqlWorldRepository, take_write_lock
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SqlAuditLog:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        self._db.execute(
+            insert(AuditRow),
+            [
+                {
+                    "received_at": e.received_at,
+                    "source": e.source,
+                    "event_id": e.event_id,
+                    "type": e.type,
+                    "login": e.login,
+                    "group_id": e.group_id,
+                    "occurred_at": e.occurred_at,
+                    "outcome": e.outcome.value,
+                    "reason": e.reason,
+                    "notes": [n.as_json() for n in e.notes],
+                }
+                for e in entries
+            ],
+        )
+
+
+class SqlParameterStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def values(self) -> dict[str, str]:
+        return {
+            name: value
+            for name, value in self._db.execute(select(ParameterRow.name, ParameterRow.value))
+        }
+
+    def put(self, name: str, value: str) -> None:
+        changed = self._db.execute(
+            update(ParameterRow).where(ParameterRow.name == name).values(value=value)
+        )
+        if not _rowcount(changed):
+            self._db.execute(insert(ParameterRow).values(name=name, value=value))
+
+    def record(self, change: ParameterChange) -> None:
+        self._db.execute(
+            insert(ParameterChangeRow).values(
+                changed_at=change.changed_at,
+                name=change.name,
+                old_value=change.old_value,
+                new_value=change.new_value,
+                actor=change.actor,
+            )
+        )
+
+
+class SqlCredentialStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def get(self, role: str) -> Credential | None:
+        row = self._db.execute(
+            select(CredentialRow.login, CredentialRow.password_hash).where(
+                CredentialRow.role == role
+            )
+        ).first()
+        return None if row is None else Credential(role, row.login, row.password_hash)
+
+    def put(self, credential: Credential) -> None:
+        values = {"login": credential.login, "password_hash": credential.password_hash}
+        changed = self._db.execute(
+            update(CredentialRow).where(CredentialRow.role == credential.role).values(values)
+        )
+        if not _rowcount(changed):
+            self._db.execute(insert(CredentialRow).values(role=credential.role, **values))
+
+
+_SESSION_COLUMNS = (
+    SessionRow.token_hash,
+    SessionRow.kind,
+    SessionRow.subject,
+    SessionRow.created_at,
+    SessionRow.last_used_at,
+)
+
+
+class SqlSessionStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add(self, record: SessionRecord) -> None:
+        self._db.execute(
+            insert(SessionRow).values(
+                token_hash=record.token_hash,
+                kind=record.kind,
+                subject=record.subject,
+                created_at=record.created_at,
+                last_used_at=record.last_used_at,
+            )
+        )
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        row = self._db.execute(
+            select(*_SESSION_COLUMNS).where(SessionRow.token_hash == token_hash)
+        ).first()
+        return None if row is None else SessionRecord(*row)
+
+    def touch(self, token_hash: str, now: datetime) -> None:
+        self._db.execute(
+            update(SessionRow).where(SessionRow.token_hash == token_hash).values(last_used_at=now)
+        )
+
+    def slide(self, token_hash: str, kind: str, *, used_since: datetime, now: datetime) -> bool:
+        result = self._db.execute(
+            update(SessionRow)
+            .where(
+                SessionRow.token_hash == token_hash,
+                SessionRow.kind == kind,
+                SessionRow.last_used_at >= used_since,
+            )
+            .values(last_used_at=now)
+        )
+        return bool(_rowcount(result))
+
+    def remove(self, token_hash: str, kind: str) -> bool:
+        result = self._db.execute(
+            delete(SessionRow).where(SessionRow.token_hash == token_hash, SessionRow.kind == kind)
+        )
+        return bool(_rowcount(result))
+
+    def remove_idle(self, kind: str, *, used_before: datetime) -> None:
+        self._db.execute(
+            delete(SessionRow).where(SessionRow.kind == kind, SessionRow.last_used_at < used_before)
+        )
+
+    def remove_all(self, kind: str, subject: str | None = None) -> None:
+        query = delete(SessionRow).where(SessionRow.kind == kind)
+        if subject is not None:
+            query = query.where(SessionRow.subject == subject)
+        self._db.execute(query)
+
+
+class SqlAccountStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def get(self, login: str) -> Account | None:
+        row = self._db.execute(
+            select(UserRow.admin, UserRow.password_hash, UserRow.created_at).where(
+                UserRow.users_uid == login
+            )
+        ).first()
+        if row is None:
+            return None
+        return Account(login, bool(row.admin), row.password_hash, row.created_at)
+
+    def set_password_hash(self, login: str, password_hash: str) -> bool:
+        result = self._db.execute(
+            update(UserRow).where(UserRow.users_uid == login).values(password_hash=password_hash)
+        )
+        return bool(_rowcount(result))
+
+
+class SqlImportRunStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def running(self, *, started_after: datetime) -> int | None:
+        return self._db.scalar(
+            select(ImportRunRow.id).where(
+                ImportRunRow.status == "running", ImportRunRow.started_at > started_after
+            )
+        )
+
+    def start(self, *, started_at: datetime, trigger: str, dry_run: bool) -> int:
+        result = self._db.execute(
+            insert(ImportRunRow).values(
+                started_at=started_at, trigger=trigger, dry_run=dry_run, status="running"
+            )
+        )
+        (run_id,) = result.inserted_primary_key or (None,)
+        assert run_id is not None
+        return int(run_id)
+
+    def finish(
+        self, run_id: int, *, status: str, finished_at: datetime, summary: dict[str, Any] | None
+    ) -> None:
+        self._db.execute(
+            update(ImportRunRow)
+            .where(ImportRunRow.id == run_id)
+            .values(status=status, finished_at=finished_at, summary=summary)
+        )
+
+
+class SqlUnitOfWork:
+    """One connection and one transaction; repositories share it."""
+
+    world: SqlWorldRepository
+    audit: SqlAuditLog
+    parameters: SqlParameterStore
+    credentials: SqlCredentialStore
+    sessions: SqlSessionStore
+    accounts: SqlAccountStore
+    imports: SqlImportRunStore
+
+    def __init__(self, engine: Engine, *, locked: bool = False) -> None:
+        self._engine = engine
+        self._locked = locked
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        self._transaction = self._connection.begin()
+        db = self._connection
+        if self._locked:
+            try:
+                take_write_lock(db)
+            except BaseException:
+                self._connection.close()
+                raise
+        self.world = SqlWorldRepository(db)
+        self.audit = SqlAuditLog(db)
+        self.parameters = SqlParameterStore(db)
+        self.credentials = SqlCredentialStore(db)
+        self.sessions = SqlSessionStore(db)
+        self.accounts = SqlAccountStore(db)
+        self.imports = SqlImportRunStore(db)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._connection.close()
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, locked: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, locked=locked)

@@ -1,0 +1,318 @@
+"""The read side: plain queries for lists and pages, not through the rules' model.
+
+Everything a person or an API client looks at comes from here, as small frozen records; the
+API, the console and the CLI each render them their own way.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, or_, select
+
+from ..domain.reasons import Note
+from .tables import (
+    AuditRow,
+    GroupMemberRow,
+    GroupRow,
+    ImportRunRow,
+    ParameterChangeRow,
+    SessionRow,
+    UserRow,
+)
+
+
+@dataclass(frozen=True)
+class UserView:
+    users_uid: str
+    first_name: str
+    last_name: str
+    email: str
+    language: str
+    admin: bool
+    phone_numbers: tuple[str, ...]
+    acd_status: str
+    phone_status: str
+    groups: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class UserPage:
+    items: list[UserView]
+    total: int
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: str
+    name: str
+    members: tuple[str, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditView:
+    id: int
+    received_at: datetime
+    source: str
+    event_id: str | None
+    type: str | None
+    login: str | None
+    group_id: str | None
+    occurred_at: datetime | None
+    outcome: str
+    reason: str
+    notes: tuple[Note, ...]
+
+
+@dataclass(frozen=True)
+class ParameterChangeView:
+    changed_at: datetime
+    name: str
+    old_value: str
+    new_value: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ImportRunView:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    trigger: str
+    dry_run: bool
+    status: str
+    summary: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    login: str | None = None
+    type: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+_USER_COLUMNS = (
+    UserRow.users_uid,
+    UserRow.first_name,
+    UserRow.last_name,
+    UserRow.email,
+    UserRow.language,
+    UserRow.admin,
+    UserRow.phone_numbers,
+    UserRow.acd_status,
+    UserRow.phone_status,
+    UserRow.created_at,
+    UserRow.updated_at,
+)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a Z, as both APIs and the CLI show times."""
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds ``text`` literally ('_' and '%' are not wildcards)."""
+    literal = text.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{literal}%"
+
+
+class Views:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def users(self, *, search: str = "", limit: int = 100, offset: int = 0) -> UserPage:
+        query = select(*_USER_COLUMNS)
+        if search:
+            pattern = _like(search)
+            query = query.where(
+                or_(
+                    *(
+                        func.lower(column).like(pattern, escape="/")
+                        for column in (
+                            UserRow.users_uid,
+                            UserRow.first_name,
+                            UserRow.last_name,
+                            UserRow.email,
+                        )
+                    )
+                )
+            )
+        with self._engine.connect() as db:
+            total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = list(db.execute(query.order_by(UserRow.users_uid).limit(limit).offset(offset)))
+            groups = _groups_of(db, [row.users_uid for row in rows])
+        return UserPage([_user(row, groups[row.users_uid]) for row in rows], total)
+
+    def user(self, users_uid: str) -> UserView | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(*_USER_COLUMNS).where(UserRow.users_uid == users_uid)).first()
+            if row is None:
+                return None
+            return _user(row, _groups_of(db, [users_uid])[users_uid])
+
+    def groups(self) -> list[GroupView]:
+        members: dict[str, list[str]] = defaultdict(list)
+        with self._engine.connect() as db:
+            for group_id, login in db.execute(
+                select(GroupMemberRow.group_id, GroupMemberRow.users_uid).order_by(
+                    GroupMemberRow.users_uid
+                )
+            ):
+                members[group_id].append(login)
+            rows = list(
+                db.execute(
+                    select(GroupRow.group_id, GroupRow.name, GroupRow.updated_at).order_by(
+                        GroupRow.group_id
+                    )
+                )
+            )
+        return [
+            GroupView(row.group_id, row.name, tuple(members[row.group_id]), row.updated_at)
+            for row in rows
+        ]
+
+    def audit(
+        self,
+        where: AuditFilter = AuditFilter(),
+        *,
+        limit: int = 100,
+        after_id: int | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditView]:
+        """Newest first (below ``before_id`` when paging back), or oldest first after
+        ``after_id`` (for following the log)."""
+        query = select(AuditRow)
+        if where.login:
+            query = query.where(AuditRow.login == where.login)
+        if where.type:
+            query = query.where(AuditRow.type == where.type)
+        if where.outcome:
+            query = query.where(AuditRow.outcome == where.outcome)
+        if where.since is not None:
+            query = query.where(AuditRow.received_at >= where.since)
+        if where.until is not None:
+            query = query.where(AuditRow.received_at < where.until)
+        if before_id is not None:
+            query = query.where(AuditRow.id < before_id)
+        if after_id is not None:
+            query = query.where(AuditRow.id > after_id).order_by(AuditRow.id)
+        else:
+            query = query.order_by(AuditRow.id.desc())
+        with self._engine.connect() as db:
+            return [_audit(row) for row in db.execute(query.limit(limit))]
+
+    def open_sessions(self, kind: str, *, used_since: datetime) -> int:
+        query = select(func.count()).where(
+            SessionRow.kind == kind, SessionRow.last_used_at >= used_since
+        )
+        with self._engine.connect() as db:
+            return int(db.scalar(query) or 0)
+
+    def outcome_counts(self, *, since: datetime) -> dict[str, int]:
+        query = (
+            select(AuditRow.outcome, func.count())
+            .where(AuditRow.received_at >= since)
+            .group_by(AuditRow.outcome)
+        )
+        with self._engine.connect() as db:
+            return {outcome: int(count) for outcome, count in db.execute(query)}
+
+    def parameter_changes(self, limit: int = 100) -> list[ParameterChangeView]:
+        query = (
+            select(
+                ParameterChangeRow.changed_at,
+                ParameterChangeRow.name,
+                ParameterChangeRow.old_value,
+                ParameterChangeRow.new_value,
+                ParameterChangeRow.actor,
+            )
+            .order_by(ParameterChangeRow.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as db:
+            return [ParameterChangeView(*row) for row in db.execute(query)]
+
+    def imports(self, limit: int = 20) -> list[ImportRunView]:
+        query = (
+            select(
+                ImportRunRow.id,
+                ImportRunRow.started_at,
+                ImportRunRow.finished_at,
+                ImportRunRow.trigger,
+                ImportRunRow.dry_run,
+                ImportRunRow.status,
+                ImportRunRow.summary,
+            )
+            .order_by(ImportRunRow.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as db:
+            return [
+                ImportRunView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+                for row in db.execute(query)
+            ]
+
+
+def _groups_of(db: Connection, logins: Sequence[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    if logins:
+        rows = db.execute(
+            select(GroupMemberRow.users_uid, GroupMemberRow.group_id)
+            .where(GroupMemberRow.users_uid.in_(logins))
+            .order_by(GroupMemberRow.group_id)
+        )
+        for login, group_id in rows:
+            found[login].append(group_id)
+    return found
+
+
+def _user(row: Any, groups: list[str]) -> UserView:
+    return UserView(
+        users_uid=row.users_uid,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        language=row.language,
+        admin=bool(row.admin),
+        phone_numbers=tuple(row.phone_numbers or ()),
+        acd_status=row.acd_status,
+        phone_status=row.phone_status,
+        groups=tuple(groups),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _notes(stored: Any) -> tuple[Note, ...]:
+    """The stored notes; () for rows written before notes existed or by a newer version."""
+    try:
+        return tuple(Note.from_json(n) for n in stored or () if isinstance(n, dict))
+    except (KeyError, ValueError):
+        return ()
+
+
+def _audit(row: Any) -> AuditView:
+    notes = _notes(row.notes)
+    return AuditView(
+        id=row.id,
+        received_at=row.received_at,
+        source=row.source,
+        event_id=row.event_id,
+        type=row.type,
+        login=row.login,
+        group_id=row.group_id,
+        occurred_at=row.occurred_at,
+        outcome=row.outcome,
+        reason=row.reason,
+        notes=notes,
+    )

@@ -1,0 +1,279 @@
+"""Moves the rules' working set between the database and memory, in bulk, with Core SQL.
+
+Plain rows and prebuilt statements only: loading ORM objects costs several times as much,
+and this is the event path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
+
+from ..domain.model import AcdStatus, GroupState, PhoneStatus, Profile, UserState
+from ..domain.rules import World
+from .tables import BatchLockRow, GroupMemberRow, GroupRow, SeenEventRow, TombstoneRow, UserRow
+
+T = TypeVar("T")
+CHUNK = 500  # keeps IN lists well below every backend's parameter limit
+
+users = UserRow.__table__.c
+groups = GroupRow.__table__.c
+members = GroupMemberRow.__table__.c
+tombstones = TombstoneRow.__table__.c
+seen_events = SeenEventRow.__table__.c
+
+STATE_COLUMNS = (
+    users.users_uid,
+    users.first_name,
+    users.last_name,
+    users.email,
+    users.language,
+    users.phone_numbers,
+    users.admin,
+    users.acd_status,
+    users.phone_status,
+    users.profile_at,
+    users.acd_at,
+    users.phone_at,
+)
+_ACD = {status.value: status for status in AcdStatus}
+_PHONE = {status.value: status for status in PhoneStatus}
+
+# executemany: the SET clause comes from the keys of the parameter rows ("key" is the row's).
+_UPDATE_USER = update(UserRow).where(users.users_uid == bindparam("key"))
+_UPDATE_GROUP = update(GroupRow).where(groups.group_id == bindparam("key"))
+_TAKE_LOCK = (
+    update(BatchLockRow).where(BatchLockRow.id == 1).values(batches=BatchLockRow.batches + 1)
+)
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def user_state(row: Any) -> UserState:
+    """From a row of STATE_COLUMNS."""
+    return UserState(
+        login=row.users_uid,
+        profile=Profile(
+            first_name=row.first_name,
+            last_name=row.last_name,
+            email=row.email,
+            language=row.language,
+            phone_numbers=tuple(row.phone_numbers or ()),
+        ),
+        admin=bool(row.admin),
+        acd_status=_ACD[row.acd_status],
+        phone_status=_PHONE[row.phone_status],
+        profile_at=row.profile_at,
+        acd_at=row.acd_at,
+        phone_at=row.phone_at,
+    )
+
+
+def user_columns(state: UserState) -> dict[str, Any]:
+    """Column values for a user's state (not password, not bookkeeping times)."""
+    return {
+        "first_name": state.profile.first_name,
+        "last_name": state.profile.last_name,
+        "email": state.profile.email,
+        "language": state.profile.language,
+        "phone_numbers": list(state.profile.phone_numbers),
+        "admin": state.admin,
+        "acd_status": state.acd_status.value,
+        "phone_status": state.phone_status.value,
+        "profile_at": state.profile_at,
+        "acd_at": state.acd_at,
+        "phone_at": state.phone_at,
+    }
+
+
+def take_write_lock(connection: Connection) -> None:
+    """Lock the one row every writer locks first.
+
+    Taking a row lock as the first statement serialises writers on all three databases (and
+    on SQLite makes the transaction a writer before it reads), so no batch works from state
+    another batch is about to change.
+    """
+    connection.execute(_TAKE_LOCK)
+
+
+class SqlWorldRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def writers(self) -> int | None:
+        return self._db.scalar(select(BatchLockRow.batches).where(BatchLockRow.id == 1))
+
+    def load(
+        self, *, event_ids: Iterable[str], logins: Iterable[str], group_ids: Iterable[str]
+    ) -> World:
+        """Load what a batch can touch: its users, tombstones, groups and already-seen ids."""
+        world = World()
+        for part in chunks(sorted(set(event_ids))):
+            world.seen.update(
+                self._db.scalars(select(seen_events.event_id).where(seen_events.event_id.in_(part)))
+            )
+        for part in chunks(sorted(set(logins))):
+            self._read_users(world, users.users_uid.in_(part), tombstones.users_uid.in_(part))
+        self._read_groups(world, sorted(set(group_ids)))
+        return world
+
+    def load_all(self) -> World:
+        world = World()
+        self._read_users(world, None, None)
+        self._read_groups(world, None)
+        return world
+
+    def _read_users(self, world: World, user_filter: Any, tombstone_filter: Any) -> None:
+        query = select(*STATE_COLUMNS)
+        graves = select(tombstones.users_uid, tombstones.deleted_at)
+        if user_filter is not None:
+            query, graves = query.where(user_filter), graves.where(tombstone_filter)
+        for row in self._db.execute(query):
+            world.users[row.users_uid] = user_state(row)
+        for login, deleted_at in self._db.execute(graves):
+            world.deleted_at[login] = deleted_at
+
+    def _read_groups(self, world: World, wanted: list[str] | None) -> None:
+        query = select(groups.group_id, groups.name, groups.occurred_at)
+        rows: list[Any] = []
+        if wanted is None:
+            rows = list(self._db.execute(query))
+        else:
+            for part in chunks(wanted):
+                rows.extend(self._db.execute(query.where(groups.group_id.in_(part))))
+        found: dict[str, list[str]] = {row.group_id: [] for row in rows}
+        for part in chunks(sorted(found)):
+            for group_id, login in self._db.execute(
+                select(members.group_id, members.users_uid).where(members.group_id.in_(part))
+            ):
+                found[group_id].append(login)
+        for row in rows:
+            world.groups[row.group_id] = GroupState(
+                row.group_id, row.name, tuple(sorted(found[row.group_id])), row.occurred_at
+            )
+
+    def persist(
+        self, before: World, after: World, *, password_hashes: Mapping[str, str], now: datetime
+    ) -> None:
+        """Write the difference between two working sets.
+
+        ``password_hashes`` holds a hash for every user (re)created in the batch; a user in
+        both sets who was re-created gets a new password and creation time.
+        """
+        db = self._db
+        gone = [login for login in before.users if login not in after.users]
+        recreated = [login for login in password_hashes if login in before.users]
+        for part in chunks(sorted(set(gone) | set(recreated))):
+            db.execute(delete(UserRow).where(users.users_uid.in_(part)))
+        inserts = [
+            {
+                "users_uid": login,
+                **user_columns(state),
+                "password_hash": password_hashes[login],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for login, state in after.users.items()
+            if login not in before.users or login in password_hashes
+        ]
+        if inserts:
+            db.execute(insert(UserRow), inserts)
+        updates = [
+            {"key": login, **user_columns(state), "updated_at": now}
+            for login, state in after.users.items()
+            if login in before.users
+            and login not in password_hashes
+            and before.users[login] != state
+        ]
+        if updates:
+            db.execute(_UPDATE_USER, updates)
+
+        graves = {
+            login: at
+            for login, at in after.deleted_at.items()
+            if before.deleted_at.get(login) != at
+        }
+        for part in chunks(sorted(graves)):
+            db.execute(delete(TombstoneRow).where(tombstones.users_uid.in_(part)))
+        if graves:
+            db.execute(
+                insert(TombstoneRow),
+                [{"users_uid": login, "deleted_at": at} for login, at in graves.items()],
+            )
+        self._persist_groups(before, after, password_hashes, now)
+        new_ids = sorted(after.seen - before.seen)
+        if new_ids:
+            db.execute(
+                insert(SeenEventRow),
+                [{"event_id": event_id, "seen_at": now} for event_id in new_ids],
+            )
+
+    def _persist_groups(
+        self, before: World, after: World, password_hashes: Mapping[str, str], now: datetime
+    ) -> None:
+        db = self._db
+        changed = [
+            group
+            for group_id, group in after.groups.items()
+            if before.groups.get(group_id) != group
+            or any(login in password_hashes and login in before.users for login in group.members)
+        ]
+        created = [g for g in changed if g.group_id not in before.groups]
+        if created:
+            db.execute(
+                insert(GroupRow),
+                [
+                    {
+                        "group_id": g.group_id,
+                        "name": g.name,
+                        "occurred_at": g.updated_at,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for g in created
+                ],
+            )
+        kept = [g for g in changed if g.group_id in before.groups]
+        if kept:
+            db.execute(
+                _UPDATE_GROUP,
+                [
+                    {
+                        "key": g.group_id,
+                        "name": g.name,
+                        "occurred_at": g.updated_at,
+                        "updated_at": now,
+                    }
+                    for g in kept
+                ],
+            )
+        # Memberships change by difference only: a group loaded for this batch may have
+        # members the batch never loaded, and those rows must stay as they are.
+        gone_rows: list[tuple[str, str]] = []
+        new_rows: list[dict[str, str]] = []
+        for group in changed:
+            old = (
+                set(before.groups[group.group_id].members)
+                if group.group_id in before.groups
+                else set()
+            )
+            new = set(group.members)
+            gone_rows.extend((group.group_id, login) for login in sorted(old - new))
+            # a re-created user's membership went with the old row (ON DELETE CASCADE)
+            again = {login for login in new & old if login in password_hashes}
+            new_rows.extend(
+                {"group_id": group.group_id, "users_uid": login}
+                for login in sorted(new - old | again)
+            )
+        for part in chunks(gone_rows):
+            db.execute(
+                delete(GroupMemberRow).where(tuple_(members.group_id, members.users_uid).in_(part))
+            )
+        if new_rows:
+            db.execute(insert(GroupMemberRow), new_rows)
