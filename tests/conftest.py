@@ -27,7 +27,7 @@ from starface_connector.config import Settings
 from starface_connector.domain.parameters import DEFAULTS
 from starface_connector.serving import run_in_thread
 from starface_connector.storage.tables import (
-    AuditRow,
+    EventLogRow,
     GroupMemberRow,
     GroupRow,
     ParameterChangeRow,
@@ -167,7 +167,7 @@ def reset(engine: Engine) -> None:
             UserRow,
             TombstoneRow,
             SeenEventRow,
-            AuditRow,
+            EventLogRow,
             ParameterChangeRow,
             SessionRow,
             ParameterRow,

@@ -271,8 +271,8 @@ def test_serve_first_start_readme_flow_and_second_start(tmp_path: Path) -> None:
         assert http.get("/api/v1/users/1001", headers=bearer).json()["acdStatus"] == (
             "CALLS_AND_MEDIA"
         )
-        audit = http.get("/api/v1/parameters/changes", headers=bearer).json()
-        assert [(a["name"], a["oldValue"], a["newValue"], a["actor"]) for a in audit] == [
+        history = http.get("/api/v1/parameters/changes", headers=bearer).json()
+        assert [(a["name"], a["oldValue"], a["newValue"], a["actor"]) for a in history] == [
             (IGNORE_USER_STATUS, "1", "0", "cli")
         ]
     assert server.process.returncode is not None
@@ -423,7 +423,7 @@ def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
 # ---- params, users, events, db --------------------------------------------------------------
 
 
-def test_params_get_set_list_round_trip_is_audited(tmp_path: Path) -> None:
+def test_params_get_set_list_round_trip_is_logged(tmp_path: Path) -> None:
     db = tmp_path / "explicit" / "connector.db"
     url = f"sqlite:///{db}"
     env = environment(tmp_path)
@@ -468,7 +468,7 @@ def parameter_rows(table: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An SQLite database with two users and a few audited events, written by the service."""
+    """An SQLite database with two users and a few logged events, written by the service."""
     db = tmp_path_factory.mktemp("populated") / "connector.db"
     url = f"sqlite:///{db}"
     container = open_container(settings_for(url))

@@ -28,7 +28,7 @@ def result(event: dict[str, Any], outcome: str, reason: str) -> dict[str, Any]:
     return {"eventId": event["eventId"], "outcome": outcome, "reason": reason}
 
 
-def audit(c: Connector, **filters: Any) -> list[dict[str, Any]]:
+def event_log(c: Connector, **filters: Any) -> list[dict[str, Any]]:
     """GET /api/v1/events with the given filters; newest first."""
     response = c.admin("GET", "/api/v1/events", params=filters)
     assert response.status_code == 200, response.text

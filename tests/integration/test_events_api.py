@@ -3,7 +3,7 @@
 The parameter matrix runs each event type with the parameter(s) that govern it at 0 and at 1,
 crossed with every other parameter at 0 and at 1 (SessionExpireSeconds at its bounds): the
 expectations depend on the governing parameters only, so the others are shown to change
-nothing. Then duplicates, stale events per aspect, unknown users, malformed input, the audit
+nothing. Then duplicates, stale events per aspect, unknown users, malformed input, the event
 log and concurrency. Every test checks the outcome, the exact reason and the resulting state
 read back through the jtel API.
 """
@@ -26,8 +26,8 @@ from tests.integration.helpers import (
     FLAGS,
     P,
     at,
-    audit,
     can_log_in,
+    event_log,
     get_user,
     groups,
     result,
@@ -393,7 +393,7 @@ def test_same_event_ids_in_a_later_batch_are_duplicates_and_change_nothing(
     assert c.results(*seconds) == [_duplicate(e) for e in seconds]
     assert (users(c), groups(c)) == state  # not even updatedAt moved
     _after_firsts(c)
-    logged = audit(c, outcome="duplicate")
+    logged = event_log(c, outcome="duplicate")
     assert sorted(e["eventId"] for e in logged) == sorted(e["eventId"] for e in seconds)
 
 
@@ -439,7 +439,7 @@ def test_event_ids_are_compared_exactly(connector: Connector) -> None:
     again = c.phone_status("5201", "BUSY")
     again["eventId"] = "evt-case"
     assert c.one(again) == _duplicate(again)
-    logged = [e["eventId"] for e in audit(c, login="5201", type="PHONE_STATUS")]
+    logged = [e["eventId"] for e in event_log(c, login="5201", type="PHONE_STATUS")]
     assert logged == ["evt-case", "e" * 128, "evt-case ", "evt-case", "Evt-Case"]
 
 
@@ -599,7 +599,7 @@ def test_events_for_an_unknown_user_are_rejected(connector: Connector, value: st
     ]
     assert c.user("7999") is None
     assert [u["usersUid"] for u in users(c)["items"]] == ["7001"]
-    logged = audit(c, login="7999")
+    logged = event_log(c, login="7999")
     assert [(e["type"], e["outcome"], e["reason"]) for e in reversed(logged)] == [
         (kind, "rejected", "rejected: unknown user 7999")
         for kind in ("USER_DELETE", "USER_STATUS", "PHONE_STATUS")
@@ -703,7 +703,7 @@ def test_malformed_events_are_rejected_and_the_others_processed(connector: Conne
     assert answers[0]["reason"].startswith("created user 8001;")
     assert answers == expected
     assert get_user(c, "8001")["phoneStatus"] == "BUSY"
-    logged = list(reversed(audit(c, outcome="rejected")))
+    logged = list(reversed(event_log(c, outcome="rejected")))
     assert [(e["eventId"], e["reason"]) for e in logged] == [
         (e["eventId"], e["reason"]) for e in expected[1:-1]
     ]
@@ -807,9 +807,9 @@ def test_a_malformed_envelope_is_422_and_nothing_is_applied(connector: Connector
     for raw in NOT_JSON:
         json_headers = {**headers, "Content-Type": "application/json"}
         _assert_readable_422(c.http.post(url, content=raw, headers=json_headers))
-    # the session is still good, and nothing of the above was applied or audited
+    # the session is still good, and nothing of the above was applied or logged
     assert users(c)["total"] == 0
-    assert audit(c) == []
+    assert event_log(c) == []
 
 
 def test_a_list_element_that_is_not_an_object_is_one_rejected_event(connector: Connector) -> None:
@@ -824,7 +824,7 @@ def test_a_list_element_that_is_not_an_object_is_one_rejected_event(connector: C
     ]
     assert answers[1]["reason"] == "rejected: malformed event: not a JSON object"
     assert users(c)["total"] == 1
-    assert [e["outcome"] for e in audit(c)].count("rejected") == 2
+    assert [e["outcome"] for e in event_log(c)].count("rejected") == 2
 
 
 def test_1000_events_are_accepted_and_1001_are_refused_whole(connector: Connector) -> None:
@@ -834,17 +834,17 @@ def test_1000_events_are_accepted_and_1001_are_refused_whole(connector: Connecto
     assert response.status_code in (413, 422), response.text
     assert "1000" in response.text
     assert users(c)["total"] == 0
-    assert audit(c) == []
+    assert event_log(c) == []
     answers = c.results(*too_many[:1000])
     assert [a["eventId"] for a in answers] == [e["eventId"] for e in too_many[:1000]]
     assert {a["outcome"] for a in answers} == {"applied"}
     assert users(c, limit=1)["total"] == 1000
 
 
-# ---- the audit log has every event, with outcome and reason --------------------------------
+# ---- the event log has every event, with outcome and reason --------------------------------
 
 
-def test_every_event_is_audited_with_its_outcome_and_reason(connector: Connector) -> None:
+def test_every_event_is_logged_with_its_outcome_and_reason(connector: Connector) -> None:
     c = connector
     sent = [
         c.user_update("8201"),
@@ -863,7 +863,7 @@ def test_every_event_is_audited_with_its_outcome_and_reason(connector: Connector
         "rejected",
         "duplicate",
     ]
-    logged = list(reversed(audit(c)))
+    logged = list(reversed(event_log(c)))
     assert [(e["eventId"], e["outcome"], e["reason"]) for e in logged] == [
         (a["eventId"], a["outcome"], a["reason"]) for a in answers
     ]
@@ -952,9 +952,9 @@ def test_concurrent_batches_on_one_user_lose_no_update(connector: Connector) -> 
                 answered[r["eventId"]] = r["outcome"]
     assert len(answered) == len(events)
 
-    # the audit log holds every event exactly once; replayed in commit order, each event is
+    # the event log holds every event exactly once; replayed in commit order, each event is
     # applied exactly when it is not older than the newest applied event of its aspect
-    logged = list(reversed(audit(c, login="9901", limit=1000)))
+    logged = list(reversed(event_log(c, login="9901", limit=1000)))
     assert logged[0]["type"] == "USER_UPDATE"
     logged = logged[1:]
     assert sorted(e["eventId"] for e in logged) == sorted(e["eventId"] for e in events)
@@ -990,7 +990,7 @@ def test_the_same_event_sent_concurrently_is_applied_once(connector: Connector) 
     assert [r[0].status_code for r in responses] == [200] * copies
     answers = [r[0].json()["results"][0] for r in responses]
     assert sorted(a["outcome"] for a in answers) == ["applied"] + ["duplicate"] * (copies - 1)
-    logged = audit(c, login="9902", type="PHONE_STATUS")
+    logged = event_log(c, login="9902", type="PHONE_STATUS")
     assert sorted(e["outcome"] for e in logged) == ["applied"] + ["duplicate"] * (copies - 1)
     assert get_user(c, "9902")["phoneStatus"] == "BUSY"
 

@@ -46,7 +46,7 @@ from starface_connector.starface.simulator import (
     SimulatorControl,
     create_simulator_app,
 )
-from starface_connector.storage.tables import AuditRow, Base, ImportRunRow, UserRow
+from starface_connector.storage.tables import Base, EventLogRow, ImportRunRow, UserRow
 from tests.conftest import Connector, open_container, reset, settings_for
 
 P = "Portal.WebServices.Starface."
@@ -167,17 +167,17 @@ def db_groups(container: Container) -> dict[str, tuple[str, tuple[str, ...]]]:
     return {g.id: (g.name, tuple(sorted(g.members))) for g in container.views.groups()}
 
 
-def audit_after(engine: Engine, after_id: int) -> list[dict[str, Any]]:
+def log_after(engine: Engine, after_id: int) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(AuditRow.__table__).where(AuditRow.id > after_id).order_by(AuditRow.id)
+            select(EventLogRow.__table__).where(EventLogRow.id > after_id).order_by(EventLogRow.id)
         )
         return [row._asdict() for row in rows]
 
 
-def max_audit_id(engine: Engine) -> int:
+def max_log_id(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.scalar(select(func.coalesce(func.max(AuditRow.id), 0))) or 0)
+        return int(connection.scalar(select(func.coalesce(func.max(EventLogRow.id), 0))) or 0)
 
 
 def import_runs(engine: Engine) -> list[dict[str, Any]]:
@@ -282,10 +282,10 @@ def assert_jtel_mirrors(engine: Engine, snapshot: PbxSnapshot) -> None:
     assert jtel_admins(engine) == pbx_admins(snapshot)
 
 
-# ---- report contents and audit log -----------------------------------------------------------
+# ---- report contents and event log -----------------------------------------------------------
 
 
-def test_report_counts_match_the_pbx_changes_and_every_change_is_audited(
+def test_report_counts_match_the_pbx_changes_and_every_change_is_logged(
     engine: Engine, db: Container, simulator: Callable[..., Sim]
 ) -> None:
     sim = simulator(users=40, groups=6, seed=11)
@@ -302,8 +302,8 @@ def test_report_counts_match_the_pbx_changes_and_every_change_is_audited(
     assert not report.ignored and not report.stale and not report.rejected
     assert_jtel_mirrors(engine, first)
     assert db_groups(db) == pbx_groups(first)
-    # The audit log holds exactly the import's changes, each with source "import".
-    rows = audit_after(engine, 0)
+    # The event log holds exactly the import's changes, each with source "import".
+    rows = log_after(engine, 0)
     assert {r["source"] for r in rows} == {"import"}
     assert {r["outcome"] for r in rows} == {"applied"}
     assert sorted(r["login"] for r in rows if r["type"] == "USER_UPDATE") == logins
@@ -317,12 +317,12 @@ def test_report_counts_match_the_pbx_changes_and_every_change_is_audited(
     expected = expected_difference(first, second)
     assert len(expected["users"]["created"]) == 2 and len(expected["users"]["deleted"]) == 2
     assert len(expected["users"]["updated"]) == 5 and expected["groups"]["created"]
-    mark = max_audit_id(engine)
+    mark = max_log_id(engine)
     report = run_import(db, sim)
     assert report_sections(report) == expected
     assert_jtel_mirrors(engine, second)
     assert db_groups(db) == pbx_groups(second)
-    rows = audit_after(engine, mark)
+    rows = log_after(engine, mark)
     assert {r["source"] for r in rows} == {"import"}
     assert {r["outcome"] for r in rows} == {"applied"}
     by_type: dict[str, list[str]] = {}
@@ -359,7 +359,7 @@ def test_second_import_reports_no_change_and_writes_nothing(
     mutate(sim.pbx)
     applied = run_import(db, sim)
     assert applied.changes > 0
-    before, audit_mark = dump(engine), max_audit_id(engine)
+    before, log_mark = dump(engine), max_log_id(engine)
     updated_at = {login: u["updated_at"] for login, u in jtel_users(engine).items()}
     runs_before = len(import_runs(engine))
 
@@ -383,7 +383,7 @@ def test_second_import_reports_no_change_and_writes_nothing(
             ADMIN_IGNORED: admins_in(sim),
         }
         assert again.unchanged == len(snapshot.users)
-    assert max_audit_id(engine) == audit_mark
+    assert max_log_id(engine) == log_mark
     assert {login: u["updated_at"] for login, u in jtel_users(engine).items()} == updated_at
     assert dump(engine) == before
     runs = import_runs(engine)
@@ -453,7 +453,7 @@ def test_user_password_set_uid(
             assert me.status_code == 200 and me.json()["usersUid"] == login
         else:
             assert response.status_code == 401, response.text
-    reasons = [r["reason"] for r in audit_after(engine, 0) if r["type"] == "USER_UPDATE"]
+    reasons = [r["reason"] for r in log_after(engine, 0) if r["type"] == "USER_UPDATE"]
     assert len(reasons) == 20
     note = "password = UsersUID" if value == "1" else "random password"
     assert all(f"{note}" in r and f"{P}UserPasswordSetUID={value}" in r for r in reasons)
@@ -472,7 +472,7 @@ def test_ignore_user_security_at_creation(
     expected = {login: admin and value == "0" for login, admin in pbx_admins(snapshot).items()}
     assert jtel_admins(engine) == expected
     assert any(expected.values()) is (value == "0")
-    reasons = {r["login"]: r["reason"] for r in audit_after(engine, 0)}
+    reasons = {r["login"]: r["reason"] for r in log_after(engine, 0)}
     for login in admins:
         assert f"{P}IgnoreUserSecurity={value}" in reasons[login]
 
@@ -499,7 +499,7 @@ def test_ignore_user_security_on_later_change_of_the_admin_permission(
     set_params(db, IgnoreUserSecurity=value)
     sim.pbx.set_admin(sim.id_of(admin), False)
     sim.pbx.set_admin(sim.id_of(plain), True)
-    mark = max_audit_id(engine)
+    mark = max_log_id(engine)
     before = dump(engine, BOOKKEEPING | {"sessions"})
     report = run_import(db, sim)
 
@@ -511,7 +511,7 @@ def test_ignore_user_security_on_later_change_of_the_admin_permission(
         # Rights follow at once, also for tokens issued before the import.
         assert c.as_token(admin_token, "GET", "/api/v1/users").status_code == 403
         assert c.as_token(plain_token, "GET", "/api/v1/users").status_code == 200
-        reasons = {r["login"]: r["reason"] for r in audit_after(engine, mark)}
+        reasons = {r["login"]: r["reason"] for r in log_after(engine, mark)}
         assert reasons == {
             admin: f"admin flag revoked ({P}IgnoreUserSecurity=0)",
             plain: f"admin flag granted ({P}IgnoreUserSecurity=0)",
@@ -554,7 +554,7 @@ def test_ignore_user_deletes(
     gone = sorted(u.login for u in sim.pbx.snapshot().users[3:6])
     for login in gone:
         sim.pbx.delete_user(sim.id_of(login))
-    mark = max_audit_id(engine)
+    mark = max_log_id(engine)
     before = dump(engine, BOOKKEEPING | {"sessions"})
 
     report = run_import(db, sim)
@@ -570,7 +570,7 @@ def test_ignore_user_deletes(
         assert remaining == {u.login for u in sim.pbx.snapshot().users}
         for login in gone:
             assert c.admin("GET", f"/api/v1/users/{login}").status_code == 404
-        rows = audit_after(engine, mark)
+        rows = log_after(engine, mark)
         assert [(r["type"], r["login"], r["source"]) for r in rows] == [
             ("USER_DELETE", login, "import") for login in gone
         ]
@@ -598,7 +598,7 @@ def test_ignore_group_update_when_groups_are_first_imported(
     report = run_import(db, sim)
     snapshot = sim.pbx.snapshot()
     assert len(report.created) == 30
-    group_rows = [r for r in audit_after(engine, 0) if r["type"] == "GROUP_UPDATE"]
+    group_rows = [r for r in log_after(engine, 0) if r["type"] == "GROUP_UPDATE"]
     # PBX administrators are created without the flag (IgnoreUserSecurity=1): counted as ignored
     admins = {ADMIN_IGNORED: n} if (n := admins_in(sim)) else {}
     if value == "0":
@@ -760,7 +760,7 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     live_update(newer, "live@example.org", datetime.now(UTC) + timedelta(hours=1))
     # Newer than the first import but older than the next snapshot: the PBX wins.
     live_update(older, "older@example.org", datetime.now(UTC))
-    mark = max_audit_id(engine)
+    mark = max_log_id(engine)
 
     report = run_import(db, sim)
 
@@ -773,7 +773,7 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     users = jtel_users(engine)
     assert users[newer.login]["email"] == "live@example.org"
     assert users[older.login]["email"] == older.email
-    rows = audit_after(engine, mark)
+    rows = log_after(engine, mark)
     assert [(r["login"], r["source"]) for r in rows] == [(older.login, "import")]
 
 

@@ -1,12 +1,12 @@
 """The jtel-side API (/api/v1) through real HTTP: logins, rights, users, groups, parameters,
-the audit log and the OpenAPI document."""
+the event log and the OpenAPI document."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.conftest import ADMIN_PASSWORD, Connector
-from tests.integration.helpers import P, audit, can_log_in, get_user, groups, users
+from tests.integration.helpers import P, can_log_in, event_log, get_user, groups, users
 
 # every endpoint a plain agent must not use, with a body where it needs one
 ADMIN_ONLY: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -24,12 +24,12 @@ FORBIDDEN = {"detail": "administrator rights required"}
 
 
 def _manual_acd_changes(c: Connector, login: str) -> list[dict[str, Any]]:
-    """Audit entries of ACD status changes made through the API, newest first.
+    """Event log entries of ACD status changes made through the API, newest first.
 
     Filtered here, not with ``?type=ACD_STATUS_SET``: the API only accepts the five STARFACE
     event types as a filter (see the report of the API tests).
     """
-    return [e for e in audit(c, login=login) if e["type"] == "ACD_STATUS_SET"]
+    return [e for e in event_log(c, login=login) if e["type"] == "ACD_STATUS_SET"]
 
 
 def _user_token(c: Connector, login: str, *, admin: bool = False) -> str:
@@ -85,7 +85,7 @@ def test_requests_without_a_valid_token_are_401(connector: Connector) -> None:
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic x"}):
             response = c.http.request(method, f"{c.url}{path}", json=body, headers=headers)
             assert response.status_code == 401, (method, path, headers, response.text)
-    assert audit(c) == []
+    assert event_log(c) == []
 
 
 def test_a_plain_agent_may_only_read_itself_and_set_its_own_acd_status(
@@ -262,7 +262,7 @@ def test_get_user_answers_the_whole_record_or_404(connector: Connector) -> None:
         assert (response.status_code, response.json()) == (404, {"detail": f"no user {missing}"})
 
 
-def test_admin_sets_acd_status_and_it_is_audited(connector: Connector) -> None:
+def test_admin_sets_acd_status_and_it_is_logged(connector: Connector) -> None:
     c = connector
     assert c.one(c.user_update("1001"))["outcome"] == "applied"
     for old, new in (("LOGGED_OFF", "CALLS_AND_MEDIA"), ("CALLS_AND_MEDIA", "PAUSE")):
@@ -427,7 +427,7 @@ def test_parameter_values_are_validated(connector: Connector) -> None:
     assert {n: p["value"] for n, p in _parameters(c).items()} == STANDARD
 
 
-def test_parameter_changes_are_audited_with_actor_old_and_new(connector: Connector) -> None:
+def test_parameter_changes_are_logged_with_actor_old_and_new(connector: Connector) -> None:
     c = connector
     token = _user_token(c, "1001", admin=True)  # sysadmin: IgnoreUserSecurity 1 -> 0
     c.set_param("SessionExpireSeconds", "600")
@@ -452,7 +452,7 @@ def test_parameter_changes_are_audited_with_actor_old_and_new(connector: Connect
     assert [e["newValue"] for e in limited] == ["60"]
 
 
-# ---- the audit log -------------------------------------------------------------------------
+# ---- the event log -------------------------------------------------------------------------
 
 
 def test_events_log_filters_by_login_type_outcome_and_limit(connector: Connector) -> None:
@@ -481,7 +481,7 @@ def test_events_log_filters_by_login_type_outcome_and_limit(connector: Connector
     ids = [e["eventId"] for e in sent]
 
     def logged(**filters: Any) -> list[str]:
-        return [e["eventId"] for e in audit(c, **filters)]
+        return [e["eventId"] for e in event_log(c, **filters)]
 
     newest_first = list(reversed(ids))
     assert logged() == newest_first
@@ -494,7 +494,7 @@ def test_events_log_filters_by_login_type_outcome_and_limit(connector: Connector
     assert logged(login="1001", type="PHONE_STATUS", outcome="applied") == [ids[3]]
     assert logged(limit=3) == newest_first[:3]
     assert logged(login="1002", limit=1) == [ids[6]]
-    entry = audit(c, outcome="rejected")[0]
+    entry = event_log(c, outcome="rejected")[0]
     assert (entry["type"], entry["login"], entry["reason"], entry["source"]) == (
         "PHONE_STATUS",
         "1003",

@@ -149,7 +149,7 @@ def all_users(conn: Connector) -> dict[str, dict[str, Any]]:
     return {u["usersUid"]: u for u in response.json()["items"]}
 
 
-def audit(conn: Connector) -> list[dict[str, Any]]:
+def event_log(conn: Connector) -> list[dict[str, Any]]:
     response = conn.admin("GET", "/api/v1/events", params={"limit": 1000})
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
@@ -277,7 +277,7 @@ def test_a_retried_batch_is_applied_once(
     assert pusher.unsent == 0
 
     outcomes: dict[str, list[str]] = {}
-    for entry in audit(conn):
+    for entry in event_log(conn):
         outcomes.setdefault(entry["eventId"], []).append(entry["outcome"])
     assert sorted(outcomes) == sorted(e["eventId"] for e in first)
     assert all(sorted(found) == ["applied", "duplicate"] for found in outcomes.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD, Connector, MovableClock
-from tests.integration.helpers import audit, get_user, users
+from tests.integration.helpers import event_log, get_user, users
 
 EVENTS = "/starface/v1/events"
 SESSION = "/starface/v1/session"
@@ -87,7 +87,7 @@ def test_events_without_a_live_session_are_401_and_not_applied(connector: Connec
     # the session id does not open the jtel API either
     assert c.as_token(live or "", "GET", "/api/v1/users").status_code == 401
     assert users(c)["total"] == 0
-    assert audit(c) == []
+    assert event_log(c) == []
     # the live session still works, and the event was not used up
     assert c.one(event)["outcome"] == "applied"
 

@@ -62,9 +62,9 @@ from starface_connector.domain.rules import World
 from starface_connector.service.events import EventResult, Incoming, Malformed
 from starface_connector.storage.db import alembic_config, make_engine, upgrade
 from starface_connector.storage.tables import (
-    AuditRow,
     Base,
     BatchLockRow,
+    EventLogRow,
     GroupMemberRow,
     GroupRow,
     ParameterChangeRow,
@@ -73,7 +73,7 @@ from starface_connector.storage.tables import (
     TombstoneRow,
     UserRow,
 )
-from starface_connector.storage.views import AuditFilter
+from starface_connector.storage.views import LogFilter
 from tests.conftest import MovableClock, open_container, reset, scratch_database, settings_for
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -105,7 +105,7 @@ STATE_TABLES = (
     GroupRow,
     GroupMemberRow,
     SeenEventRow,
-    AuditRow,
+    EventLogRow,
     ParameterRow,
     ParameterChangeRow,
     BatchLockRow,
@@ -292,11 +292,11 @@ def refusing(engine: Engine, table_name: str, column: str, value: str) -> Iterat
         ),
         (
             PhoneStatusChange("refuse-me", at(3), "agent", PhoneStatus.IDLE),
-            ("audit_events", "event_id", "refuse-me"),
-            "INSERT INTO AUDIT_EVENTS",
+            ("event_log", "event_id", "refuse-me"),
+            "INSERT INTO EVENT_LOG",
         ),
     ],
-    ids=["at-the-groups", "at-the-audit"],
+    ids=["at-the-groups", "at-the-event-log"],
 )
 def test_a_batch_that_fails_while_persisting_leaves_nothing_behind(
     container: Container, last: Event, refused: tuple[str, str, str], failing: str
@@ -376,7 +376,7 @@ def test_text_no_database_can_store_is_rejected_alone(
     assert [row[0] for row in state["jtel_users"]] == ["agent"]
     assert state["acd_groups"] == []
     assert [row[0] for row in state["seen_events"]] == ["ok-1", "ok-2"]
-    assert [(row[3], row[8]) for row in state["audit_events"]] == [
+    assert [(row[3], row[8]) for row in state["event_log"]] == [
         ("ok-1", "applied"),
         (stored_id, "rejected"),
         ("ok-2", "applied"),
@@ -401,7 +401,7 @@ def test_a_committed_batch_is_complete(container: Container) -> None:
     assert [row[0] for row in state["jtel_users"]] == ["a", "b"]
     assert state["acd_group_members"] == [("g", "a"), ("g", "b")]
     assert [row[0] for row in state["seen_events"]] == ["c1", "c2", "c3", "c4"]
-    assert [(row[3], row[8]) for row in state["audit_events"]] == [
+    assert [(row[3], row[8]) for row in state["event_log"]] == [
         ("c1", "applied"),
         ("c2", "applied"),
         ("c3", "applied"),
@@ -483,7 +483,7 @@ def test_concurrent_batches_on_the_same_user_lose_no_update(container: Container
         newest_update.occurred_at,
     )
     assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == total + 1
-    assert scalar(engine, select(func.count()).select_from(AuditRow)) == total + 1
+    assert scalar(engine, select(func.count()).select_from(EventLogRow)) == total + 1
     assert scalar(engine, select(BatchLockRow.batches)) == lock_before + threads * batches_each
 
 
@@ -503,7 +503,7 @@ def test_the_same_batch_sent_concurrently_applies_once(container: Container) -> 
         assert outcomes == {Outcome.APPLIED: 1, Outcome.DUPLICATE: threads - 1}, e.event_id
     assert scalar(engine, select(func.count()).select_from(UserRow)) == 10
     assert scalar(engine, select(func.count()).select_from(SeenEventRow)) == 20
-    assert scalar(engine, select(func.count()).select_from(AuditRow)) == 20 * threads
+    assert scalar(engine, select(func.count()).select_from(EventLogRow)) == 20 * threads
 
 
 # ---- time -----------------------------------------------------------------------------------
@@ -533,10 +533,10 @@ def test_datetimes_round_trip_with_microseconds_in_utc(
             for i, moment in enumerate(MOMENTS):
                 row = session.get(UserRow, f"dt{i}")
                 assert row is not None
-                audited = session.scalar(
-                    select(AuditRow.occurred_at).where(AuditRow.event_id == f"dt{i}")
+                logged = session.scalar(
+                    select(EventLogRow.occurred_at).where(EventLogRow.event_id == f"dt{i}")
                 )
-                for value in (row.profile_at, audited):
+                for value in (row.profile_at, logged):
                     assert value == moment
                     assert value is not None and value.tzinfo is UTC
                     assert value.microsecond == moment.microsecond
@@ -610,11 +610,11 @@ def test_seen_events_survive_a_new_engine(container: Container) -> None:
             f"duplicate: eventId {e.event_id!r} was already processed" for e in batch
         ]
         after = dump(restarted.engine)
-        assert {k: v for k, v in after.items() if k not in ("audit_events", "batch_lock")} == {
-            k: v for k, v in before.items() if k not in ("audit_events", "batch_lock")
+        assert {k: v for k, v in after.items() if k not in ("event_log", "batch_lock")} == {
+            k: v for k, v in before.items() if k not in ("event_log", "batch_lock")
         }
-        audited = [row for row in after["audit_events"] if row not in before["audit_events"]]
-        assert [(row[3], row[8]) for row in audited] == [(e.event_id, "duplicate") for e in batch]
+        logged = [row for row in after["event_log"] if row not in before["event_log"]]
+        assert [(row[3], row[8]) for row in logged] == [(e.event_id, "duplicate") for e in batch]
     finally:
         restarted.close()
 
@@ -651,7 +651,7 @@ def test_logins_and_event_ids_differing_in_case_accent_or_space_stay_distinct(
     user = container.views.user("Anna")
     assert user is not None and user.users_uid == "Anna"
     assert container.views.user("ANNa") is None
-    logged = container.views.audit(AuditFilter(login="anna"))
+    logged = container.views.event_log(LogFilter(login="anna"))
     assert {item.login for item in logged} == {"anna"}
     again = apply(container, [PhoneStatusChange("EVT-x", at(3), "anna", PhoneStatus.OFFLINE)])
     assert again[0].outcome is Outcome.APPLIED

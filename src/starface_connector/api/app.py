@@ -73,7 +73,7 @@ def create_app(container: Container) -> FastAPI:
         version=__version__,
         description=(
             "Joins a STARFACE PBX to a jtel ACD. `/starface/v1` is the contract the STARFACE "
-            "module talks to; `/api/v1` is the jtel side: users, groups, parameters, audit log."
+            "module talks to; `/api/v1` is the jtel side: users, groups, parameters, event log."
         ),
     )
     app.state.container = container

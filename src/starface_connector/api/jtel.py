@@ -1,4 +1,4 @@
-"""The jtel-side API (/api/v1): users, groups, parameters, the audit log, imports."""
+"""The jtel-side API (/api/v1): users, groups, parameters, the event log, imports."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from ..domain.model import EventType, ManualChange, Outcome
 from ..domain.parameters import SPECS_BY_NAME, InvalidParameter
 from ..service.accounts import SYSADMIN
 from ..service.errors import ImportBusy, ImportRefused, PbxError
-from ..storage.views import AuditFilter
+from ..storage.views import LogFilter
 from .deps import Admin, CurrentUser, Services
 from .jtel_schemas import (
     AcdStatusIn,
-    AuditEntryOut,
-    AuditPageOut,
     BuiltinOut,
+    EventLogPageOut,
     GroupOut,
     ImportRunOut,
+    LogEntryOut,
     LoginIn,
     ParameterChangeOut,
     ParameterOut,
@@ -31,11 +31,11 @@ from .jtel_schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["jtel"])
 
-#: What the audit log holds: the STARFACE event types and the changes people make.
-AUDIT_TYPES = [t.value for t in (*EventType, *ManualChange)]
-AuditType = Annotated[
+#: What the event log holds: the STARFACE event types and the changes people make.
+LOG_TYPES = [t.value for t in (*EventType, *ManualChange)]
+LogType = Annotated[
     str | None,
-    Query(pattern=f"^({'|'.join(AUDIT_TYPES)})$", json_schema_extra={"enum": AUDIT_TYPES}),
+    Query(pattern=f"^({'|'.join(LOG_TYPES)})$", json_schema_extra={"enum": LOG_TYPES}),
 ]
 
 
@@ -121,23 +121,23 @@ def set_parameter(
     return ParameterOut.of(current)
 
 
-@router.get("/events", response_model=AuditPageOut)
+@router.get("/events", response_model=EventLogPageOut)
 def list_events(
     _: Admin,
     services: Services,
     login: str | None = None,
-    type: AuditType = None,
+    type: LogType = None,
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: Annotated[int | None, Query(alias="afterId", ge=0)] = None,
-) -> AuditPageOut:
-    where = AuditFilter(
+) -> EventLogPageOut:
+    where = LogFilter(
         login=login,
         type=type,
         outcome=outcome.value if outcome else None,
     )
-    items = services.views.audit(where, limit=limit, after_id=after_id)
-    return AuditPageOut(items=[AuditEntryOut.of(e) for e in items])
+    items = services.views.event_log(where, limit=limit, after_id=after_id)
+    return EventLogPageOut(items=[LogEntryOut.of(e) for e in items])
 
 
 @router.post("/import", tags=["import"])

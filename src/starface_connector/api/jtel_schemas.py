@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from ..domain.model import AcdStatus
 from ..service.admin import ParameterView
 from ..storage.views import (
-    AuditView,
     GroupView,
     ImportRunView,
+    LogEntryView,
     ParameterChangeView,
     UserPage,
     UserView,
@@ -145,7 +145,7 @@ class ParameterChangeOut(_Out):
         )
 
 
-class AuditEntryOut(_Out):
+class LogEntryOut(_Out):
     id: int
     received_at: str | None = Field(alias="receivedAt")
     source: str
@@ -158,7 +158,7 @@ class AuditEntryOut(_Out):
     reason: str
 
     @classmethod
-    def of(cls, entry: AuditView) -> AuditEntryOut:
+    def of(cls, entry: LogEntryView) -> LogEntryOut:
         return cls(
             id=entry.id,
             received_at=iso(entry.received_at),
@@ -173,8 +173,8 @@ class AuditEntryOut(_Out):
         )
 
 
-class AuditPageOut(_Out):
-    items: list[AuditEntryOut]
+class EventLogPageOut(_Out):
+    items: list[LogEntryOut]
 
 
 class ImportRunOut(_Out):

@@ -207,7 +207,7 @@ def _login_of(raw: dict[str, Any]) -> str | None:
 
 
 def _short(value: Any, limit: int) -> str | None:
-    """A raw field fit to be echoed and audited as is, or None."""
+    """A raw field fit to be echoed and logged as is, or None."""
     if isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value:
         return value
     return None

@@ -1,4 +1,4 @@
-"""``events tail``: the audit log, as it grows."""
+"""``events tail``: the event log, as it grows."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..storage.views import AuditFilter, AuditView, iso
+from ..storage.views import LogEntryView, LogFilter, iso
 from .common import DatabaseUrl, open_connector, say, settings
 
-events_app = typer.Typer(help="The audit log of received events.", no_args_is_help=True)
+events_app = typer.Typer(help="The event log of received events.", no_args_is_help=True)
 
 
 @events_app.command("tail")
@@ -20,24 +20,24 @@ def events_tail(
     login: str | None = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The newest audit entries; --follow keeps printing new ones."""
+    """The newest event log entries; --follow keeps printing new ones."""
     container = open_connector(settings(database_url=database_url))
-    where = AuditFilter(login=login)
+    where = LogFilter(login=login)
     try:
-        newest = list(reversed(container.views.audit(where, limit=lines)))
+        newest = list(reversed(container.views.event_log(where, limit=lines)))
         for entry in newest:
             _print(entry)
         last = newest[-1].id if newest else 0
         while follow:
             time.sleep(1)
-            for entry in container.views.audit(where, after_id=last, limit=1000):
+            for entry in container.views.event_log(where, after_id=last, limit=1000):
                 _print(entry)
                 last = entry.id
     finally:
         container.close()
 
 
-def _print(entry: AuditView) -> None:
+def _print(entry: LogEntryView) -> None:
     say(
         f"{iso(entry.received_at)}  {entry.source:8} {entry.type or '-':14} "
         f"{entry.login or entry.group_id or '-':10} {entry.outcome:9} {entry.reason}"

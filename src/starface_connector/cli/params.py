@@ -38,7 +38,7 @@ def params_get(name: str, database_url: DatabaseUrl = None) -> None:
 
 @params_app.command("set")
 def params_set(name: str, value: str, database_url: DatabaseUrl = None) -> None:
-    """Set a parameter (audited with actor 'cli'); applies to the next event."""
+    """Set a parameter (logged with actor 'cli'); applies to the next event."""
     spec = spec_for(name)
     spec.validate(value)
     container = open_connector(settings(database_url=database_url))

@@ -40,7 +40,7 @@ class EventType(StrEnum):
 
 
 class ManualChange(StrEnum):
-    """Audit entries that did not come from STARFACE: changes made by people."""
+    """Event log entries that did not come from STARFACE: changes made by people."""
 
     ACD_STATUS_SET = "ACD_STATUS_SET"
 

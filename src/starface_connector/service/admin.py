@@ -1,4 +1,4 @@
-"""Administrative use cases: parameters and manual ACD status, each audited."""
+"""Administrative use cases: parameters and manual ACD status, each logged."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..domain.parameters import (
     spec_for,
 )
 from ..domain.reasons import Why, english, note
-from .ports import AuditEntry, Clock, ParameterChange, Source, UnitOfWorkFactory
+from .ports import Clock, LogEntry, ParameterChange, Source, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,9 @@ class Administration:
             after.users[users_uid] = replace(user, acd_status=status)
             uow.world.persist(world, after, password_hashes={}, now=now)
             notes = (note(Why.ACD_SET_BY, old=user.acd_status, new=status, actor=actor),)
-            uow.audit.append(
+            uow.log.append(
                 [
-                    AuditEntry(
+                    LogEntry(
                         received_at=now,
                         source=source,
                         event_id=None,

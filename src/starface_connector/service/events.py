@@ -10,7 +10,7 @@ from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters, read_parameters
 from ..domain.reasons import Note, Why, english, note
 from ..domain.rules import World, apply, decide
-from .ports import AuditEntry, Clock, Source, UnitOfWork, UnitOfWorkFactory
+from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, random_password
 
 MAX_CLOCK_AHEAD = timedelta(hours=24)
@@ -18,7 +18,7 @@ MAX_CLOCK_AHEAD = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class Malformed:
-    """An event that could not be read; it is rejected and audited, the batch goes on."""
+    """An event that could not be read; it is rejected and logged, the batch goes on."""
 
     event_id: str | None
     type: str | None
@@ -95,16 +95,16 @@ def run_batch(
 
     ``reconcile`` is for imports: their events are synthesised from a PBX snapshot, so their
     ids are not remembered, and an event that changes nothing is neither applied (no clock
-    moves) nor audited, which makes a second import write nothing at all.
+    moves) nor logged, which makes a second import write nothing at all.
     """
     before = world.copy()
     results: list[EventResult] = []
-    audit: list[AuditEntry] = []
+    logged: list[LogEntry] = []
     password_hashes: dict[str, str] = {}
     for item in incoming:
         if isinstance(item, Malformed):
             result = EventResult(item.event_id, Outcome.REJECTED, item.notes)
-            audit.append(audit_entry(now, source, item, None, result))
+            logged.append(log_entry(now, source, item, None, result))
             results.append(result)
             continue
         decision = decide(item, world, params)
@@ -124,21 +124,21 @@ def run_batch(
         )
         results.append(result)
         if not reconcile or result.changed:
-            audit.append(audit_entry(now, source, item, item.occurred_at, result))
+            logged.append(log_entry(now, source, item, item.occurred_at, result))
     uow.world.persist(before, world, password_hashes=password_hashes, now=now)
-    if audit:
-        uow.audit.append(audit)
+    if logged:
+        uow.log.append(logged)
     return results
 
 
-def audit_entry(
+def log_entry(
     now: datetime,
     source: str,
     item: Incoming,
     occurred_at: datetime | None,
     result: EventResult,
-) -> AuditEntry:
-    return AuditEntry(
+) -> LogEntry:
+    return LogEntry(
         received_at=now,
         source=source,
         event_id=item.event_id,

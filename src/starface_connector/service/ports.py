@@ -26,7 +26,7 @@ class Clock(Protocol):
 
 
 class Source(StrEnum):
-    """Who caused an audit entry."""
+    """Who caused an event log entry."""
 
     STARFACE = "starface"
     IMPORT = "import"
@@ -36,8 +36,8 @@ class Source(StrEnum):
 
 
 @dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log: every event received, with its outcome and why."""
+class LogEntry:
+    """One line of the event log: every event received, with its outcome and why."""
 
     received_at: datetime
     source: str
@@ -108,8 +108,8 @@ class WorldRepository(Protocol):
         ...
 
 
-class AuditLog(Protocol):
-    def append(self, entries: Sequence[AuditEntry]) -> None: ...
+class EventLog(Protocol):
+    def append(self, entries: Sequence[LogEntry]) -> None: ...
 
 
 class ParameterStore(Protocol):
@@ -166,7 +166,7 @@ class UnitOfWork(Protocol):
     @property
     def world(self) -> WorldRepository: ...
     @property
-    def audit(self) -> AuditLog: ...
+    def log(self) -> EventLog: ...
     @property
     def parameters(self) -> ParameterStore: ...
     @property

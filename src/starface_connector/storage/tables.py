@@ -163,10 +163,10 @@ class SeenEventRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AuditRow(Base):
+class EventLogRow(Base):
     """Every event received, with what it did and why; also import and manual changes."""
 
-    __tablename__ = "audit_events"
+    __tablename__ = "event_log"
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -184,8 +184,8 @@ class AuditRow(Base):
     notes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
-        Index("ix_audit_events_login", "login"),
-        Index("ix_audit_events_event_id", "event_id"),
+        Index("ix_event_log_login", "login"),
+        Index("ix_event_log_event_id", "event_id"),
     )
 
 

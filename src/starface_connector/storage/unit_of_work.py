@@ -11,14 +11,14 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ..service.ports import (
     Account,
-    AuditEntry,
     Credential,
+    LogEntry,
     ParameterChange,
     SessionRecord,
 )
 from .tables import (
-    AuditRow,
     CredentialRow,
+    EventLogRow,
     ImportRunRow,
     ParameterChangeRow,
     ParameterRow,
@@ -32,13 +32,13 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-class SqlAuditLog:
+class SqlEventLog:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
 
-    def append(self, entries: Sequence[AuditEntry]) -> None:
+    def append(self, entries: Sequence[LogEntry]) -> None:
         self._db.execute(
-            insert(AuditRow),
+            insert(EventLogRow),
             [
                 {
                     "received_at": e.received_at,
@@ -228,7 +228,7 @@ class SqlUnitOfWork:
     """One connection and one transaction; repositories share it."""
 
     world: SqlWorldRepository
-    audit: SqlAuditLog
+    log: SqlEventLog
     parameters: SqlParameterStore
     credentials: SqlCredentialStore
     sessions: SqlSessionStore
@@ -250,7 +250,7 @@ class SqlUnitOfWork:
                 self._connection.close()
                 raise
         self.world = SqlWorldRepository(db)
-        self.audit = SqlAuditLog(db)
+        self.log = SqlEventLog(db)
         self.parameters = SqlParameterStore(db)
         self.credentials = SqlCredentialStore(db)
         self.sessions = SqlSessionStore(db)

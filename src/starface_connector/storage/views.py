@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, or_, select
 
 from ..domain.reasons import Note
 from .tables import (
-    AuditRow,
+    EventLogRow,
     GroupMemberRow,
     GroupRow,
     ImportRunRow,
@@ -57,7 +57,7 @@ class GroupView:
 
 
 @dataclass(frozen=True)
-class AuditView:
+class LogEntryView:
     id: int
     received_at: datetime
     source: str
@@ -92,7 +92,7 @@ class ImportRunView:
 
 
 @dataclass(frozen=True)
-class AuditFilter:
+class LogFilter:
     login: str | None = None
     type: str | None = None
     outcome: str | None = None
@@ -181,35 +181,35 @@ class Views:
             for row in rows
         ]
 
-    def audit(
+    def event_log(
         self,
-        where: AuditFilter = AuditFilter(),
+        where: LogFilter = LogFilter(),
         *,
         limit: int = 100,
         after_id: int | None = None,
         before_id: int | None = None,
-    ) -> list[AuditView]:
+    ) -> list[LogEntryView]:
         """Newest first (below ``before_id`` when paging back), or oldest first after
         ``after_id`` (for following the log)."""
-        query = select(AuditRow)
+        query = select(EventLogRow)
         if where.login:
-            query = query.where(AuditRow.login == where.login)
+            query = query.where(EventLogRow.login == where.login)
         if where.type:
-            query = query.where(AuditRow.type == where.type)
+            query = query.where(EventLogRow.type == where.type)
         if where.outcome:
-            query = query.where(AuditRow.outcome == where.outcome)
+            query = query.where(EventLogRow.outcome == where.outcome)
         if where.since is not None:
-            query = query.where(AuditRow.received_at >= where.since)
+            query = query.where(EventLogRow.received_at >= where.since)
         if where.until is not None:
-            query = query.where(AuditRow.received_at < where.until)
+            query = query.where(EventLogRow.received_at < where.until)
         if before_id is not None:
-            query = query.where(AuditRow.id < before_id)
+            query = query.where(EventLogRow.id < before_id)
         if after_id is not None:
-            query = query.where(AuditRow.id > after_id).order_by(AuditRow.id)
+            query = query.where(EventLogRow.id > after_id).order_by(EventLogRow.id)
         else:
-            query = query.order_by(AuditRow.id.desc())
+            query = query.order_by(EventLogRow.id.desc())
         with self._engine.connect() as db:
-            return [_audit(row) for row in db.execute(query.limit(limit))]
+            return [_log_entry(row) for row in db.execute(query.limit(limit))]
 
     def open_sessions(self, kind: str, *, used_since: datetime) -> int:
         query = select(func.count()).where(
@@ -220,9 +220,9 @@ class Views:
 
     def outcome_counts(self, *, since: datetime) -> dict[str, int]:
         query = (
-            select(AuditRow.outcome, func.count())
-            .where(AuditRow.received_at >= since)
-            .group_by(AuditRow.outcome)
+            select(EventLogRow.outcome, func.count())
+            .where(EventLogRow.received_at >= since)
+            .group_by(EventLogRow.outcome)
         )
         with self._engine.connect() as db:
             return {outcome: int(count) for outcome, count in db.execute(query)}
@@ -301,9 +301,9 @@ def _notes(stored: Any) -> tuple[Note, ...]:
         return ()
 
 
-def _audit(row: Any) -> AuditView:
+def _log_entry(row: Any) -> LogEntryView:
     notes = _notes(row.notes)
-    return AuditView(
+    return LogEntryView(
         id=row.id,
         received_at=row.received_at,
         source=row.source,
