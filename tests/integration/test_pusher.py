@@ -25,8 +25,7 @@ import pytest
 from sqlalchemy import Engine
 
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.pusher import EventPusher, PushError
-from starface_connector.starface.simulator import SimulatedPbx
+from starface_connector.simulation import EventPusher, PushError, SimulatedPbx
 from tests.conftest import MODULE_LOGIN, MODULE_PASSWORD, Connector, reset
 
 USERS = 20
@@ -39,7 +38,7 @@ PHONE_STEPS = {
     "RINGING": {"BUSY", "IDLE"},
     "BUSY": {"IDLE"},
 }
-PUSHER_LOGGER = "starface_connector.starface.pusher"
+PUSHER_LOGGER = "starface_connector.simulation"
 ACD_FOR_LOGIN = {"LOGGED_IN": "CALLS_AND_MEDIA", "LOGGED_OUT": "LOGGED_OFF"}
 
 

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from starface_connector.serving import run_in_thread
+from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from starface_connector.starface.client import StarfaceClient, compute_secret
 from starface_connector.starface.errors import (
     StarfaceAuthError,
@@ -28,7 +29,6 @@ from starface_connector.starface.errors import (
     StarfaceProtocolError,
     StarfaceUnreachable,
 )
-from starface_connector.starface.simulator import SimulatedPbx, create_simulator_app
 from tests import conftest_starface as helpers
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.simulator import (
+from starface_connector.simulation import (
     FAULT_HEADER,
     SimulatedPbx,
     create_simulator_app,

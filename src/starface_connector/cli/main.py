@@ -346,7 +346,7 @@ def simulate(
 ) -> None:
     """A STARFACE stand-in: the REST API at /rest, and optionally the module's event pusher."""
     from ..serving import run_in_thread
-    from ..starface.simulator import SimulatedPbx, create_simulator_app
+    from ..simulation import SimulatedPbx, create_simulator_app
 
     if push_to and not (module_login and module_password):
         raise UserError("--push-to needs --module-login and --module-password")
@@ -364,7 +364,7 @@ def simulate(
         )
         pusher = None
         if push_to and module_login and module_password:
-            from ..starface.pusher import EventPusher
+            from ..simulation import EventPusher
 
             pusher = EventPusher(push_to, module_login, module_password, pbx, rate=rate, seed=seed)
             pusher.push_initial()
@@ -390,8 +390,7 @@ def demo(
 
     from ..api.app import create_app
     from ..serving import run_in_thread
-    from ..starface.pusher import EventPusher
-    from ..starface.simulator import SimulatedPbx, create_simulator_app
+    from ..simulation import EventPusher, SimulatedPbx, create_simulator_app
 
     check_port_free("127.0.0.1", port)
     folder = Path(tempfile.mkdtemp(prefix="starface-connector-demo-"))
