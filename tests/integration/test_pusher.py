@@ -42,6 +42,39 @@ PUSHER_LOGGER = "starface_connector.simulation"
 ACD_FOR_LOGIN = {"LOGGED_IN": "CALLS_AND_MEDIA", "LOGGED_OUT": "LOGGED_OFF"}
 
 
+class FakeClock:
+    """Virtual time for the pusher: a wait returns at once and moves the clock on by its length.
+
+    Every wait is recorded. From the ``hold_at``-th wait on, a wait blocks until the pusher is
+    stopped instead, which parks a background pusher where the test wants it (``holding`` is
+    set when it gets there).
+    """
+
+    def __init__(self, hold_at: int | None = None) -> None:
+        self.time = 0.0
+        self.waits: list[float] = []
+        self.holding = threading.Event()
+        self._hold_at = hold_at
+
+    def monotonic(self) -> float:
+        return self.time
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.waits.append(seconds)
+        if self._hold_at is not None and len(self.waits) >= self._hold_at:
+            self.holding.set()
+            return stop.wait(timeout=60)
+        if stop.is_set():
+            return True
+        self.time += seconds
+        return False
+
+
+def backoff_ceilings(base: float, failures: int) -> list[float]:
+    """The longest wait before each retry: ``base * 2**(n-1)`` (the pusher's cap is far off)."""
+    return [base * 2**n for n in range(failures)]
+
+
 class WireTap:
     """ASGI proxy to the real connector that records event batches and can spoil one answer.
 
@@ -136,7 +169,9 @@ def pushers() -> Iterator[list[EventPusher]]:
 
 
 def make_pusher(made: list[EventPusher], url: str, pbx: SimulatedPbx, **kw: Any) -> EventPusher:
+    """A pusher on virtual time (a :class:`FakeClock` unless ``clock`` is given)."""
     kw.setdefault("backoff_base", 0.05)
+    kw.setdefault("clock", FakeClock())
     pusher = EventPusher(url, MODULE_LOGIN, MODULE_PASSWORD, pbx, **kw)
     made.append(pusher)
     return pusher
@@ -258,8 +293,9 @@ def test_a_retried_batch_is_applied_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tap = WireTap(conn.url, spoil=spoil)
+    clock = FakeClock()
     with run_in_thread(tap) as tap_url, caplog.at_level(logging.INFO, logger=PUSHER_LOGGER):
-        pusher = make_pusher(pushers, tap_url, pbx, timeout=1.0)
+        pusher = make_pusher(pushers, tap_url, pbx, timeout=1.0, clock=clock)
         pusher.push_initial()
 
     # The connector committed the first attempt, the pusher never heard of it, resent the
@@ -270,6 +306,9 @@ def test_a_retried_batch_is_applied_once(
     assert [e["eventId"] for e in first] == [e["eventId"] for e in second]
     assert first == second
     assert pusher.retries == 1
+    # One backoff before the resend: half of its ceiling fixed, the other half jittered.
+    (ceiling,) = backoff_ceilings(0.05, 1)
+    assert len(clock.waits) == 1 and ceiling / 2 <= clock.waits[0] <= ceiling
     failure = {"502": "HTTP 502", "cut": "RemoteProtocolError", "timeout": "ReadTimeout"}[spoil]
     assert failure in caplog.text  # the failure really was the kind this case is about
     assert pusher.outcomes == Counter(duplicate=USERS + GROUPS)
@@ -335,14 +374,18 @@ def test_unreachable_connector_keeps_events_until_stopped(pushers: list[EventPus
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    pusher = make_pusher(pushers, f"http://127.0.0.1:{port}", SimulatedPbx.generate(5, 1))
+    clock = FakeClock(hold_at=3)  # backoffs on virtual time; the third one waits for stop()
+    url = f"http://127.0.0.1:{port}"
+    pusher = make_pusher(pushers, url, SimulatedPbx.generate(5, 1), clock=clock)
     pusher.start()
-    deadline = time.monotonic() + 5
-    while pusher.retries < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert clock.holding.wait(timeout=30), "the pusher never got to its third backoff"
+    assert pusher.retries == 3 and pusher.running
     pusher.stop()
 
     assert not pusher.running
     assert pusher.retries >= 3
+    # Exponential backoff with jitter: each wait between half its ceiling and the ceiling.
+    ceilings = backoff_ceilings(0.05, 3)
+    assert all(c / 2 <= w <= c for w, c in zip(clock.waits[:3], ceilings, strict=True))
     assert pusher.error is None
     assert pusher.sent == 0 and pusher.unsent == 6
