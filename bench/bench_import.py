@@ -41,12 +41,12 @@ from starface_connector.service.admin import set_parameter
 from starface_connector.service.importer import Importer, ImportReport
 from starface_connector.service.security import hash_initial_password
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.client import API_VERSION, StarfaceClient, compute_secret
-from starface_connector.starface.simulator import (
+from starface_connector.simulation import (
     ADMIN_PERMISSION,
     SimulatedPbx,
     create_simulator_app,
 )
+from starface_connector.starface.client import API_VERSION, StarfaceClient, compute_secret
 from starface_connector.storage.db import make_engine, session_factory, upgrade
 from starface_connector.storage.tables import UserRow
 

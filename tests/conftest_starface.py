@@ -28,7 +28,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.simulator import (
+from starface_connector.simulation import (
     FAULT_HEADER,
     SimulatedPbx,
     SimulatorControl,

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.simulator import SimulatedPbx, create_simulator_app
+from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from tests.e2e.test_cli import COMMAND, environment, free_port, no_traceback, serving
 
 ADMIN_PASSWORD = "sysadmin-e2e-secret"

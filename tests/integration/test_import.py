@@ -2,7 +2,7 @@
 
 Every test runs on SQLite, PostgreSQL and MariaDB (the ``engine`` fixture) except the CLI
 tests, which run the command as a subprocess on an SQLite file. Nothing is mocked: the PBX is
-:mod:`starface_connector.starface.simulator` served by uvicorn, read by the real
+:mod:`starface_connector.simulation` served by uvicorn, read by the real
 :class:`StarfaceClient`, and the connector is the real app where an HTTP API is involved.
 
 What "writes nothing" means here: every table is compared row by row before and after, except
@@ -39,13 +39,13 @@ from starface_connector.service.errors import ImportBusy, ImportRefused
 from starface_connector.service.importer import Importer, ImportReport
 from starface_connector.service.scheduler import ImportScheduler
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.client import StarfaceClient
-from starface_connector.starface.errors import StarfaceUnreachable
-from starface_connector.starface.simulator import (
+from starface_connector.simulation import (
     SimulatedPbx,
     SimulatorControl,
     create_simulator_app,
 )
+from starface_connector.starface.client import StarfaceClient
+from starface_connector.starface.errors import StarfaceUnreachable
 from starface_connector.storage.tables import Base, EventLogRow, ImportRunRow, UserRow
 from tests.conftest import Connector, open_container, reset, settings_for
 

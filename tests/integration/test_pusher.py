@@ -15,7 +15,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +24,8 @@ import pytest
 from sqlalchemy import Engine
 
 from starface_connector.serving import run_in_thread
-from starface_connector.starface.pusher import EventPusher, PushError
-from starface_connector.starface.simulator import SimulatedPbx
-from tests.conftest import MODULE_LOGIN, MODULE_PASSWORD, Connector, reset
+from starface_connector.simulation import EventPusher, PushError, SimulatedPbx
+from tests.conftest import MODULE_LOGIN, MODULE_PASSWORD, Connector, MovableClock, reset
 
 USERS = 20
 GROUPS = 3
@@ -39,8 +37,41 @@ PHONE_STEPS = {
     "RINGING": {"BUSY", "IDLE"},
     "BUSY": {"IDLE"},
 }
-PUSHER_LOGGER = "starface_connector.starface.pusher"
+PUSHER_LOGGER = "starface_connector.simulation"
 ACD_FOR_LOGIN = {"LOGGED_IN": "CALLS_AND_MEDIA", "LOGGED_OUT": "LOGGED_OFF"}
+
+
+class FakeClock:
+    """Virtual time for the pusher: a wait returns at once and moves the clock on by its length.
+
+    Every wait is recorded. From the ``hold_at``-th wait on, a wait blocks until the pusher is
+    stopped instead, which parks a background pusher where the test wants it (``holding`` is
+    set when it gets there).
+    """
+
+    def __init__(self, hold_at: int | None = None) -> None:
+        self.time = 0.0
+        self.waits: list[float] = []
+        self.holding = threading.Event()
+        self._hold_at = hold_at
+
+    def monotonic(self) -> float:
+        return self.time
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.waits.append(seconds)
+        if self._hold_at is not None and len(self.waits) >= self._hold_at:
+            self.holding.set()
+            return stop.wait(timeout=60)
+        if stop.is_set():
+            return True
+        self.time += seconds
+        return False
+
+
+def backoff_ceilings(base: float, failures: int) -> list[float]:
+    """The longest wait before each retry: ``base * 2**(n-1)`` (the pusher's cap is far off)."""
+    return [base * 2**n for n in range(failures)]
 
 
 class WireTap:
@@ -137,7 +168,9 @@ def pushers() -> Iterator[list[EventPusher]]:
 
 
 def make_pusher(made: list[EventPusher], url: str, pbx: SimulatedPbx, **kw: Any) -> EventPusher:
+    """A pusher on virtual time (a :class:`FakeClock` unless ``clock`` is given)."""
     kw.setdefault("backoff_base", 0.05)
+    kw.setdefault("clock", FakeClock())
     pusher = EventPusher(url, MODULE_LOGIN, MODULE_PASSWORD, pbx, **kw)
     made.append(pusher)
     return pusher
@@ -259,8 +292,9 @@ def test_a_retried_batch_is_applied_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tap = WireTap(conn.url, spoil=spoil)
+    clock = FakeClock()
     with run_in_thread(tap) as tap_url, caplog.at_level(logging.INFO, logger=PUSHER_LOGGER):
-        pusher = make_pusher(pushers, tap_url, pbx, timeout=1.0)
+        pusher = make_pusher(pushers, tap_url, pbx, timeout=1.0, clock=clock)
         pusher.push_initial()
 
     # The connector committed the first attempt, the pusher never heard of it, resent the
@@ -271,6 +305,9 @@ def test_a_retried_batch_is_applied_once(
     assert [e["eventId"] for e in first] == [e["eventId"] for e in second]
     assert first == second
     assert pusher.retries == 1
+    # One backoff before the resend: half of its ceiling fixed, the other half jittered.
+    (ceiling,) = backoff_ceilings(0.05, 1)
+    assert len(clock.waits) == 1 and ceiling / 2 <= clock.waits[0] <= ceiling
     failure = {"502": "HTTP 502", "cut": "RemoteProtocolError", "timeout": "ReadTimeout"}[spoil]
     assert failure in caplog.text  # the failure really was the kind this case is about
     assert pusher.outcomes == Counter(duplicate=USERS + GROUPS)
@@ -305,14 +342,15 @@ def test_session_ended_by_the_connector_is_renewed_and_the_batch_resent(
     assert phones and all(all_users(conn)[u]["phoneStatus"] == s for u, s in phones.items())
 
 
-@pytest.mark.slow
-def test_session_expired_by_idling_is_renewed(conn: Connector, pushers: list[EventPusher]) -> None:
+def test_session_expired_by_idling_is_renewed(
+    conn: Connector, pushers: list[EventPusher], clock: MovableClock
+) -> None:
     conn.set_param("SessionExpireSeconds", "10")
     small = SimulatedPbx.generate(3, 0, seed=9)
     pusher = make_pusher(pushers, conn.url, small, rate=20.0, batch_interval=0.1)
     pusher.push_initial()
     assert pusher.session_renewals == 0
-    time.sleep(11)
+    clock.advance(11)  # the connector's clock: 11 s without use, so the session expired
 
     pusher.run(threading.Event(), duration=0.4)
 
@@ -336,14 +374,18 @@ def test_unreachable_connector_keeps_events_until_stopped(pushers: list[EventPus
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    pusher = make_pusher(pushers, f"http://127.0.0.1:{port}", SimulatedPbx.generate(5, 1))
+    clock = FakeClock(hold_at=3)  # backoffs on virtual time; the third one waits for stop()
+    url = f"http://127.0.0.1:{port}"
+    pusher = make_pusher(pushers, url, SimulatedPbx.generate(5, 1), clock=clock)
     pusher.start()
-    deadline = time.monotonic() + 5
-    while pusher.retries < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert clock.holding.wait(timeout=30), "the pusher never got to its third backoff"
+    assert pusher.retries == 3 and pusher.running
     pusher.stop()
 
     assert not pusher.running
     assert pusher.retries >= 3
+    # Exponential backoff with jitter: each wait between half its ceiling and the ceiling.
+    ceilings = backoff_ceilings(0.05, 3)
+    assert all(c / 2 <= w <= c for w, c in zip(clock.waits[:3], ceilings, strict=True))
     assert pusher.error is None
     assert pusher.sent == 0 and pusher.unsent == 6

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from starface_connector.serving import run_in_thread
+from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from starface_connector.starface.client import StarfaceClient, compute_secret
 from starface_connector.starface.errors import (
     StarfaceAuthError,
@@ -28,8 +29,9 @@ from starface_connector.starface.errors import (
     StarfaceProtocolError,
     StarfaceUnreachable,
 )
-from starface_connector.starface.simulator import SimulatedPbx, create_simulator_app
 from tests import conftest_starface as helpers
+
+CLIENT_LOGGER = "starface_connector.starface.client"
 
 
 @pytest.fixture
@@ -48,6 +50,14 @@ def fast_client(sim: Any, **kwargs: Any) -> StarfaceClient:
     options: dict[str, Any] = {"backoff_base": 0.001, "timeout": 5.0}
     options.update(kwargs)
     return StarfaceClient(sim.url, sim.login, sim.password, **options)
+
+
+def retries_logged(caplog: pytest.LogCaptureFixture) -> int:
+    """How often the client waited to retry (it logs each retry at DEBUG)."""
+    return sum(
+        r.name == CLIENT_LOGGER and r.getMessage().startswith("retrying after transient failure")
+        for r in caplog.records
+    )
 
 
 def closed_port() -> int:
@@ -103,16 +113,19 @@ def test_wrong_password_raises_auth_error_without_retrying(sim: Any) -> None:
     assert sim.calls("GET /users") == 0
 
 
-def test_unreachable_port_raises_one_line_unreachable() -> None:
+def test_unreachable_port_raises_one_line_unreachable(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    started = time.monotonic()
     client = StarfaceClient(url, "admin", "pw", retries=2, backoff_base=0.001)
-    with client, pytest.raises(StarfaceUnreachable) as caught:
+    with (
+        caplog.at_level(logging.DEBUG, logger=CLIENT_LOGGER),
+        client,
+        pytest.raises(StarfaceUnreachable) as caught,
+    ):
         client.users()
     message = str(caught.value)
     assert "\n" not in message
     assert url in message and "gave up after 3 attempts" in message
-    assert time.monotonic() - started < 5
+    assert retries_logged(caplog) == 2  # 3 attempts, no further round (no second login try)
 
 
 @pytest.mark.parametrize("url", ["", "not a url", "ftp://pbx.example/rest", "http://", "pbx:x"])
@@ -199,15 +212,17 @@ def test_logout_invalidates_the_token(sim: Any) -> None:
     assert sim.calls("DELETE /login") == 2
 
 
-def test_close_does_not_hang_when_the_pbx_is_gone() -> None:
+def test_close_does_not_hang_when_the_pbx_is_gone(caplog: pytest.LogCaptureFixture) -> None:
     app = create_simulator_app(SimulatedPbx.generate(3, 0), password="pw")
     with run_in_thread(app) as url:
         client = StarfaceClient(url, "admin", "pw", retries=4, backoff_base=0.5)
         client.login()
-    started = time.monotonic()
-    client.close()  # the logout fails once, quietly, without backoff
-    assert time.monotonic() - started < 1.0
+    with caplog.at_level(logging.DEBUG, logger=CLIENT_LOGGER):
+        client.close()  # the logout fails once, quietly, without backoff
     assert client.token is None
+    failed = [r for r in caplog.records if r.getMessage().startswith("logout during close failed")]
+    assert len(failed) == 1 and failed[0].levelno == logging.DEBUG
+    assert retries_logged(caplog) == 0
 
 
 # --------------------------------------------------------------------------- snapshot

@@ -41,8 +41,8 @@ from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
-from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
-from starface_connector.starface.errors import (
+from ..domain.pbx import PbxGroup, PbxSnapshot, PbxUser
+from .errors import (
     StarfaceAuthError,
     StarfaceError,
     StarfaceProtocolError,
@@ -391,17 +391,9 @@ class StarfaceClient:
         params = {"searchTerm": search_term} if search_term else None
         return self._objects(self._get_json("/users", params=params), "the user list")
 
-    def user(self, user_id: int) -> dict[str, Any]:
-        """``GET /users/{userId}``: one spec ``User``."""
-        return self._object(self._get_json(f"/users/{int(user_id)}"), "a user")
-
     def groups(self) -> list[dict[str, Any]]:
         """``GET /groups``: spec ``GroupListItem`` objects."""
         return self._objects(self._get_json("/groups"), "the group list")
-
-    def group(self, group_id: int) -> dict[str, Any]:
-        """``GET /groups/{groupid}``: one spec ``Group`` with its ``assignableUsers``."""
-        return self._object(self._get_json(f"/groups/{int(group_id)}"), "a group")
 
     def permissions(self) -> list[dict[str, Any]]:
         """``GET /permissions``: spec ``PermissionInfo`` objects."""
@@ -411,11 +403,6 @@ class StarfaceClient:
         """``GET /permissions/{permissionId}/users``: spec ``User`` objects."""
         path = f"/permissions/{int(permission_id)}/users"
         return self._objects(self._get_json(path), "the users of a permission")
-
-    def user_permissions(self, user_id: int) -> list[dict[str, Any]]:
-        """``GET /permissions/users/{userId}``: the user's ``PermissionInfo`` objects."""
-        path = f"/permissions/users/{int(user_id)}"
-        return self._objects(self._get_json(path), "the permissions of a user")
 
     def admin_permission_id(self) -> int:
         """Id of the permission named like ``admin_permission`` (case-insensitive)."""
@@ -464,14 +451,6 @@ class StarfaceClient:
                 )
             found.setdefault(int(owner), []).append(number)
         return {owner: tuple(sorted(numbers)) for owner, numbers in found.items()}
-
-    def user_phone_number_assignments(self, user_id: int) -> list[dict[str, Any]]:
-        """``GET /users/{userId}/phonenumberconfig/phonenumbers/``: ``PhoneNumberAssignment``s.
-
-        Only number ids; :meth:`phone_numbers_by_user` is the cheap way to get numbers.
-        """
-        path = f"/users/{int(user_id)}/phonenumberconfig/phonenumbers/"
-        return self._objects(self._get_json(path), "the phone number assignments")
 
     # ----------------------------------------------------------------- snapshot
     def _group_or_none(self, group_id: int) -> dict[str, Any] | None:
