@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from starface_connector.domain.model import (
+    GroupUpdate,
     LoginStatus,
     PhoneStatus,
     PhoneStatusChange,
@@ -32,7 +33,13 @@ from starface_connector.domain.model import (
     UserStatusChange,
     UserUpdate,
 )
-from tests.conftest import open_container, settings_for
+from tests.conftest import (
+    MODULE_LOGIN,
+    MODULE_PASSWORD,
+    open_container,
+    scratch_database,
+    settings_for,
+)
 
 PFX = "Portal.WebServices.Starface."
 IGNORE_USER_STATUS = PFX + "IgnoreUserStatus"
@@ -561,3 +568,51 @@ def test_events_tail_prints_one_line_per_event(piped: dict[str, str], populated:
 
 def test_the_console_script_is_what_these_tests_run() -> None:
     assert [str(_script)] == COMMAND, "starface-connector is not installed next to python"
+
+
+def test_status_groups_and_imports_say_what_an_administrator_asks_first(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    container = open_container(settings_for(url))
+    try:
+        container.admin.set_parameter("IgnoreGroupUpdate", "0", actor="test")
+        now = container.clock()
+        anna = Profile("Anna", "Müller", "anna@example.com", "de", ())
+        container.events.apply_batch(
+            [
+                UserUpdate("o-1", now, "1001", anna, False),
+                GroupUpdate("o-2", now, "42", "Kundenservice", ("1001",)),
+                PhoneStatusChange("o-3", now, "ghost", PhoneStatus.IDLE),
+            ]
+        )
+        assert container.accounts.open_module_session(MODULE_LOGIN, MODULE_PASSWORD)
+    finally:
+        container.close()
+    env = environment(tmp_path)
+    status, groups, imports = run_all(
+        env,
+        ["status", "--database-url", url],
+        ["groups", "list", "--database-url", url],
+        ["imports", "list", "--database-url", url],
+    )
+    for result in (status, groups, imports):
+        assert result.returncode == 0, result.stderr
+        no_traceback(result)
+    lines = after_database_line(status.stdout, url)
+    assert "last import       none yet" in lines
+    assert "module sessions   1 open" in lines
+    counts = dict(re.findall(r"^\W*(applied|rejected|all)\W+(\d+)", status.stdout, re.MULTILINE))
+    assert counts == {"applied": "2", "rejected": "1", "all": "3"}
+    assert re.search(r"42\W+Kundenservice\W+1\W+1001", groups.stdout), groups.stdout
+    assert "1 group(s)" in groups.stdout
+    assert after_database_line(imports.stdout, url)[-1] == "0 import(s)"
+
+
+def test_postgres_urls_are_postgresql(tmp_path: Path) -> None:
+    """``postgres://`` is libpq's and many hosters' spelling; it names PostgreSQL too."""
+    with scratch_database("postgresql", tmp_path) as url:
+        spelled = url.replace("postgresql+psycopg://", "postgres://")
+        result = cli(
+            environment(tmp_path), "params", "get", "IgnoreUserStatus", "--database-url", spelled
+        )
+        assert (result.returncode, result.stdout) == (0, "1\n"), result.stderr
+        assert result.stderr.startswith("database: postgresql+psycopg://postgres@127.0.0.1")

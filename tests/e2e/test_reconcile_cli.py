@@ -4,6 +4,7 @@ and on demand), simulate pushing to a connector, and the one-command demo."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from starface_connector.serving import run_in_thread
 from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from tests.e2e.test_cli import COMMAND, environment, free_port, no_traceback, serving
 
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "sysadmin-e2e-secret"
 MODULE = ("module-e2e", "module-e2e-secret")
 
@@ -127,10 +129,17 @@ def test_simulate_pushes_users_and_live_traffic_to_a_connector(tmp_path: Path) -
     no_traceback(simulated)
 
 
+def readme_try_it_by_hand() -> str:
+    """The shell block of the README's "Try it by hand", exactly as printed there."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it by hand", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
 def test_demo_starts_everything_and_prints_what_to_open(tmp_path: Path) -> None:
     port = free_port()
     demo = subprocess.Popen(
-        [*COMMAND, "demo", "--port", str(port), "--duration", "20"],
+        [*COMMAND, "demo", "--port", str(port), "--duration", "300"],
         env=environment(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -149,8 +158,12 @@ def test_demo_starts_everything_and_prints_what_to_open(tmp_path: Path) -> None:
         assert f"connector API     http://127.0.0.1:{port}" in out
         assert re.search(r"created\s+.\s+50\s+.\s+5\s+.", out), out  # the import's table
         password = re.search(r"jtel sysadmin\s+login sysadmin\s+password (\S+)", out)
+        module = re.search(r"STARFACE module\s+login starface-module\s+password (\S+)", out)
         agent = re.search(r"an agent\s+login (\S+)\s+password (\S+)", out)
-        assert password and agent, out
+        export = re.search(
+            r"^\s*export STARFACE_CONNECTOR_DATABASE_URL=(sqlite:///\S+)$", out, re.M
+        )
+        assert password and module and agent and export, out
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             token = http.post(
                 "/api/v1/auth/login",
@@ -173,7 +186,39 @@ def test_demo_starts_everything_and_prints_what_to_open(tmp_path: Path) -> None:
                 return any(e["outcome"] == "applied" for e in events)
 
             wait_for(live_traffic, "live phone events from the simulated PBX", timeout=15)
-        rest, err = demo.communicate(timeout=120)
+
+        # The README's example, as printed, with the values the demo printed pasted in.
+        script = readme_try_it_by_hand()
+        for name, value in (
+            ("URL", f"http://127.0.0.1:{port}"),
+            ("MODULE_PASSWORD", f"'{module.group(1)}'"),
+            ("ADMIN_PASSWORD", f"'{password.group(1)}'"),
+        ):
+            script, pasted = re.subn(rf"^{name}=.*$", f"{name}={value}", script, flags=re.M)
+            assert pasted == 1, name
+        tried = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert tried.returncode == 0, tried.stderr
+        sent, user = tried.stdout.strip().splitlines()[-2:]
+        assert '"outcome":"applied","reason":"created user 2001;' in sent, tried.stdout
+        assert '"usersUid":"2001"' in user and '"acdStatus":"LOGGED_OFF"' in user, user
+
+        # The other commands reach the demo's database through the printed export line.
+        env = environment(tmp_path) | {"STARFACE_CONNECTOR_DATABASE_URL": export.group(1)}
+        listed = subprocess.run(
+            [*COMMAND, "users", "list", "--search", "2001"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.startswith(f"database: {export.group(1)}\n")
+        assert "1 of 1 user(s)" in listed.stdout
+
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
             demo.kill()

@@ -838,9 +838,8 @@ def test_scheduler_imports_at_start_then_every_interval_and_survives_failures(
     try:
         _wait_for(lambda: len(jtel_users(engine)) == 20, "the import at start")
     finally:
-        started = time.monotonic()
         scheduler.stop()
-    assert time.monotonic() - started < 5  # stop() does not sit out the interval
+    assert not scheduler.running  # stop() ended the loop without sitting out the hour
     assert [(r["trigger"], r["status"]) for r in import_runs(engine)] == [("schedule", "done")]
 
     # Every interval, and a failing PBX only costs one round.
@@ -1019,9 +1018,8 @@ def test_api_refuses_a_second_import_while_one_runs_and_live_events_keep_flowing
             language=user.language,
             phoneNumbers=list(user.phone_numbers),
         )
-        started = time.monotonic()
         assert c.one(event)["outcome"] == "applied"
-        assert time.monotonic() - started < 10
+        assert not release.is_set()  # applied while the import still waits for the PBX
     finally:
         release.set()
         thread.join(60)
@@ -1139,12 +1137,10 @@ def test_cli_wrong_password_is_one_clear_line(
 def test_cli_unreachable_pbx_is_one_clear_line(sqlite_file: tuple[str, Container]) -> None:
     url, container = sqlite_file
     engine = container.engine
-    started = time.monotonic()
     done = run_cli(
         "--starface-url", "http://127.0.0.1:1", "--starface-login", PBX_LOGIN,
         "--starface-password", PBX_PASSWORD, "--database-url", url,
     )  # fmt: skip
     line = _one_error_line(done)
     assert "127.0.0.1:1" in line and "unreachable" in line
-    assert time.monotonic() - started < 60
     assert jtel_users(engine) == {}

@@ -24,12 +24,10 @@ FORBIDDEN = {"detail": "administrator rights required"}
 
 
 def _manual_acd_changes(c: Connector, login: str) -> list[dict[str, Any]]:
-    """Event log entries of ACD status changes made through the API, newest first.
-
-    Filtered here, not with ``?type=ACD_STATUS_SET``: the API only accepts the five STARFACE
-    event types as a filter (see the report of the API tests).
-    """
-    return [e for e in event_log(c, login=login) if e["type"] == "ACD_STATUS_SET"]
+    """Event log entries of ACD status changes made through the API, newest first."""
+    entries = event_log(c, login=login, type="ACD_STATUS_SET")
+    assert {e["type"] for e in entries} <= {"ACD_STATUS_SET"}
+    return entries
 
 
 def _user_token(c: Connector, login: str, *, admin: bool = False) -> str:
@@ -538,3 +536,26 @@ def test_openapi_document_is_served_and_describes_the_contract(connector: Connec
     assert set(schemas["SessionOut"]["properties"]) == {"sessionId", "expiresInSeconds"}
     assert set(schemas["EventResultOut"]["properties"]) == {"eventId", "outcome", "reason"}
     assert set(schemas["ParameterOut"]["properties"]) == {"name", "value", "default", "description"}
+
+
+def test_a_body_that_is_not_json_says_where_it_breaks(connector: Connector) -> None:
+    c = connector
+    assert c.open_session().status_code == 200
+    response = c.http.post(
+        f"{c.url}/starface/v1/events",
+        content=b'{"events": [{"eventId": "e-1",,}]}',
+        headers={"X-Session-Id": c.session_id or "", "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "invalid request: invalid JSON at character 30 (Expecting property name enclosed in "
+        "double quotes); nothing was applied"
+    )
+
+
+def test_a_bad_query_is_refused_without_claiming_a_write(connector: Connector) -> None:
+    response = connector.admin("GET", "/api/v1/users", params={"limit": "0"})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("invalid request: limit: Input should be greater than or equal to 1")
+    assert "nothing was applied" not in detail

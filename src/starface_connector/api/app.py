@@ -136,6 +136,7 @@ def _describe(error: Any) -> str:
     """One validation error in words; a body that is not JSON says where it breaks."""
     if error.get("type") == "json_invalid":
         position = error.get("loc", ("body", 0))[-1]
-        return f"invalid JSON at character {position}"
+        why = (error.get("ctx") or {}).get("error")
+        return f"invalid JSON at character {position}" + (f" ({why})" if why else "")
     where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
     return f"{where or 'body'}: {error.get('msg', '')}"

@@ -69,7 +69,9 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> UserPageOut:
-    return UserPageOut.of(services.views.users(search=search, limit=limit, offset=offset))
+    return UserPageOut.model_validate(
+        services.views.users(search=search, limit=limit, offset=offset)
+    )
 
 
 @router.get("/users/{users_uid}", response_model=UserOut)
@@ -92,19 +94,19 @@ def set_password(users_uid: str, body: PasswordIn, _: Admin, services: Services)
 
 @router.get("/groups", response_model=list[GroupOut])
 def list_groups(_: Admin, services: Services) -> list[GroupOut]:
-    return [GroupOut.of(g) for g in services.views.groups()]
+    return [GroupOut.model_validate(g) for g in services.views.groups()]
 
 
 @router.get("/parameters", response_model=list[ParameterOut])
 def list_parameters(_: Admin, services: Services) -> list[ParameterOut]:
-    return [ParameterOut.of(p) for p in services.admin.list_parameters()]
+    return [ParameterOut.model_validate(p) for p in services.admin.list_parameters()]
 
 
 @router.get("/parameters/changes", response_model=list[ParameterChangeOut])
 def parameter_changes(
     _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[ParameterChangeOut]:
-    return [ParameterChangeOut.of(c) for c in services.views.parameter_changes(limit)]
+    return [ParameterChangeOut.model_validate(c) for c in services.views.parameter_changes(limit)]
 
 
 @router.put("/parameters/{name}", response_model=ParameterOut)
@@ -118,7 +120,7 @@ def set_parameter(
     except InvalidParameter as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     (current,) = [p for p in services.admin.list_parameters() if p.name == name]
-    return ParameterOut.of(current)
+    return ParameterOut.model_validate(current)
 
 
 @router.get("/events", response_model=EventLogPageOut)
@@ -137,7 +139,7 @@ def list_events(
         outcome=outcome.value if outcome else None,
     )
     items = services.views.event_log(where, limit=limit, after_id=after_id)
-    return EventLogPageOut(items=[LogEntryOut.of(e) for e in items])
+    return EventLogPageOut(items=[LogEntryOut.model_validate(e) for e in items])
 
 
 @router.post("/import", tags=["import"])
@@ -165,14 +167,14 @@ def run_import(
 def list_imports(
     _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> list[ImportRunOut]:
-    return [ImportRunOut.of(run) for run in services.views.imports(limit)]
+    return [ImportRunOut.model_validate(run) for run in services.views.imports(limit)]
 
 
 def _user_or_404(services: Services, users_uid: str) -> UserOut:
     user = services.views.user(users_uid)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {users_uid}")
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 def _set_acd(services: Services, users_uid: str, body: AcdStatusIn, actor: str) -> UserOut:

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictStr
 
 from ..domain.model import AcdStatus
-from ..service.admin import ParameterView
-from ..storage.views import (
-    GroupView,
-    ImportRunView,
-    LogEntryView,
-    ParameterChangeView,
-    UserPage,
-    UserView,
-    iso,
-)
+from ..storage.views import iso
 from .schemas import NO_NUL
+
+#: a time as both APIs write it: RFC 3339, UTC, with a Z
+UtcTime = Annotated[datetime, PlainSerializer(iso, return_type=str)]
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    """A response body read straight from a read-side record (its attributes by name)."""
+
+    model_config = ConfigDict(populate_by_name=True, from_attributes=True)
 
 
 class _In(BaseModel):
@@ -60,25 +57,8 @@ class UserOut(_Out):
     acd_status: str = Field(alias="acdStatus")
     phone_status: str = Field(alias="phoneStatus")
     groups: list[str]
-    created_at: str | None = Field(alias="createdAt")
-    updated_at: str | None = Field(alias="updatedAt")
-
-    @classmethod
-    def of(cls, user: UserView) -> UserOut:
-        return cls(
-            users_uid=user.users_uid,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            email=user.email,
-            language=user.language,
-            admin=user.admin,
-            phone_numbers=list(user.phone_numbers),
-            acd_status=user.acd_status,
-            phone_status=user.phone_status,
-            groups=list(user.groups),
-            created_at=iso(user.created_at),
-            updated_at=iso(user.updated_at),
-        )
+    created_at: UtcTime | None = Field(alias="createdAt")
+    updated_at: UtcTime | None = Field(alias="updatedAt")
 
 
 class BuiltinOut(_Out):
@@ -93,25 +73,12 @@ class UserPageOut(_Out):
     items: list[UserOut]
     total: int
 
-    @classmethod
-    def of(cls, page: UserPage) -> UserPageOut:
-        return cls(items=[UserOut.of(u) for u in page.items], total=page.total)
-
 
 class GroupOut(_Out):
     id: str
     name: str
     members: list[str]
-    updated_at: str | None = Field(alias="updatedAt")
-
-    @classmethod
-    def of(cls, group: GroupView) -> GroupOut:
-        return cls(
-            id=group.id,
-            name=group.name,
-            members=list(group.members),
-            updated_at=iso(group.updated_at),
-        )
+    updated_at: UtcTime | None = Field(alias="updatedAt")
 
 
 class ParameterOut(_Out):
@@ -120,57 +87,26 @@ class ParameterOut(_Out):
     default: str
     description: str
 
-    @classmethod
-    def of(cls, view: ParameterView) -> ParameterOut:
-        return cls(
-            name=view.name, value=view.value, default=view.default, description=view.description
-        )
-
 
 class ParameterChangeOut(_Out):
-    changed_at: str | None = Field(alias="changedAt")
+    changed_at: UtcTime | None = Field(alias="changedAt")
     name: str
     old_value: str = Field(alias="oldValue")
     new_value: str = Field(alias="newValue")
     actor: str
 
-    @classmethod
-    def of(cls, change: ParameterChangeView) -> ParameterChangeOut:
-        return cls(
-            changed_at=iso(change.changed_at),
-            name=change.name,
-            old_value=change.old_value,
-            new_value=change.new_value,
-            actor=change.actor,
-        )
-
 
 class LogEntryOut(_Out):
     id: int
-    received_at: str | None = Field(alias="receivedAt")
+    received_at: UtcTime | None = Field(alias="receivedAt")
     source: str
     event_id: str | None = Field(alias="eventId")
     type: str | None
     login: str | None
     group_id: str | None = Field(alias="groupId")
-    occurred_at: str | None = Field(alias="occurredAt")
+    occurred_at: UtcTime | None = Field(alias="occurredAt")
     outcome: str
     reason: str
-
-    @classmethod
-    def of(cls, entry: LogEntryView) -> LogEntryOut:
-        return cls(
-            id=entry.id,
-            received_at=iso(entry.received_at),
-            source=entry.source,
-            event_id=entry.event_id,
-            type=entry.type,
-            login=entry.login,
-            group_id=entry.group_id,
-            occurred_at=iso(entry.occurred_at),
-            outcome=entry.outcome,
-            reason=entry.reason,
-        )
 
 
 class EventLogPageOut(_Out):
@@ -179,21 +115,9 @@ class EventLogPageOut(_Out):
 
 class ImportRunOut(_Out):
     id: int
-    started_at: str | None = Field(alias="startedAt")
-    finished_at: str | None = Field(alias="finishedAt")
+    started_at: UtcTime | None = Field(alias="startedAt")
+    finished_at: UtcTime | None = Field(alias="finishedAt")
     trigger: str
     dry_run: bool = Field(alias="dryRun")
     status: str
     summary: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, run: ImportRunView) -> ImportRunOut:
-        return cls(
-            id=run.id,
-            started_at=iso(run.started_at),
-            finished_at=iso(run.finished_at),
-            trigger=run.trigger,
-            dry_run=run.dry_run,
-            status=run.status,
-            summary=run.summary,
-        )

@@ -86,6 +86,27 @@ def settings(**options: Any) -> Settings:
     return Settings(**{name: value for name, value in options.items() if value is not None})
 
 
+def starface_settings(
+    url: str | None,
+    login: str | None,
+    password: str | None,
+    ca_bundle: str | None,
+    insecure: bool,
+    **more: Any,
+) -> Settings:
+    """Settings with the STARFACE options of the command line, checked together."""
+    chosen = settings(
+        starface_url=url,
+        starface_login=login,
+        starface_password=password,
+        starface_ca_bundle=ca_bundle,
+        starface_insecure=insecure or None,
+        **more,
+    )
+    chosen.check_starface()
+    return chosen
+
+
 def open_connector(
     chosen: Settings, *, pbx: PbxReader | None = None, announce: bool = True
 ) -> Container:

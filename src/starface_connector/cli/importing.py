@@ -30,6 +30,7 @@ from .common import (
     open_connector,
     say,
     settings,
+    starface_settings,
 )
 
 imports_app = typer.Typer(help="The history of imports from STARFACE.", no_args_is_help=True)
@@ -47,15 +48,14 @@ def import_users(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import users, groups and admin flags from STARFACE, under the six parameters."""
-    chosen = settings(
+    chosen = starface_settings(
+        starface_url,
+        starface_login,
+        starface_password,
+        starface_ca_bundle,
+        starface_insecure,
         database_url=database_url,
-        starface_url=starface_url,
-        starface_login=starface_login,
-        starface_password=starface_password,
-        starface_ca_bundle=starface_ca_bundle,
-        starface_insecure=starface_insecure or None,
     )
-    chosen.check_starface()
     if not chosen.starface_url:
         raise UserError(
             "no STARFACE given: use --starface-url (or STARFACE_CONNECTOR_STARFACE_URL)"

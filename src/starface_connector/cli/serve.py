@@ -22,7 +22,7 @@ from .common import (
     console,
     err,
     open_connector,
-    settings,
+    starface_settings,
 )
 
 log = logging.getLogger("starface_connector")
@@ -106,18 +106,17 @@ def serve(
     ] = None,
 ) -> None:
     """Run the connector: the STARFACE-facing API and the jtel API."""
-    chosen = settings(
+    chosen = starface_settings(
+        starface_url,
+        starface_login,
+        starface_password,
+        starface_ca_bundle,
+        starface_insecure,
         host=host,
         port=port,
         database_url=database_url,
-        starface_url=starface_url,
-        starface_login=starface_login,
-        starface_password=starface_password,
-        starface_ca_bundle=starface_ca_bundle,
-        starface_insecure=starface_insecure or None,
         import_interval_minutes=import_interval,
     )
-    chosen.check_starface()
     check_port_free(chosen.host, chosen.port)
     container = open_connector(chosen)
     prepare(container)

@@ -31,8 +31,14 @@ class ImportScheduler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ends the loop at once (it waits on an event, not a sleep); an import in progress
+        finishes first."""
         self._stop.set()
         self._thread.join(timeout=30)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def run_once(self) -> None:
         """One import; failures are logged as one line and retried at the next interval."""

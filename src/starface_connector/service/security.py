@@ -13,7 +13,6 @@ and only that thread keeps argon2's 19 MiB buffer in its malloc arena.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import threading
@@ -62,10 +61,6 @@ class PasswordHasher:
         """Every answer costs at least one strong verification, whether the login is unknown,
         has a strong hash or still a light initial one: timing tells nothing about accounts."""
         return self._pool.submit(self._verify, stored_hash, password).result()
-
-    async def verify_async(self, stored_hash: str | None, password: str) -> bool:
-        """:meth:`verify` for the event loop: it waits without holding a worker thread."""
-        return await asyncio.wrap_future(self._pool.submit(self._verify, stored_hash, password))
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:
         ok = self._matches(stored_hash or self._dummy_hash(), password) and stored_hash is not None

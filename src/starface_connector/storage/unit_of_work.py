@@ -32,6 +32,14 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _put(db: Connection, key: Any, value: str, columns: dict[str, str]) -> None:
+    """Update the row whose ``key`` is ``value``, or insert it (callers hold the write lock
+    or run at start, so no other writer inserts the same key meanwhile)."""
+    table = key.table
+    if not _rowcount(db.execute(update(table).where(key == value).values(columns))):
+        db.execute(insert(table).values({key.key: value, **columns}))
+
+
 class SqlEventLog:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
@@ -68,11 +76,7 @@ class SqlParameterStore:
         }
 
     def put(self, name: str, value: str) -> None:
-        changed = self._db.execute(
-            update(ParameterRow).where(ParameterRow.name == name).values(value=value)
-        )
-        if not _rowcount(changed):
-            self._db.execute(insert(ParameterRow).values(name=name, value=value))
+        _put(self._db, ParameterRow.name, name, {"value": value})
 
     def record(self, change: ParameterChange) -> None:
         self._db.execute(
@@ -100,11 +104,7 @@ class SqlCredentialStore:
 
     def put(self, credential: Credential) -> None:
         values = {"login": credential.login, "password_hash": credential.password_hash}
-        changed = self._db.execute(
-            update(CredentialRow).where(CredentialRow.role == credential.role).values(values)
-        )
-        if not _rowcount(changed):
-            self._db.execute(insert(CredentialRow).values(role=credential.role, **values))
+        _put(self._db, CredentialRow.role, credential.role, values)
 
 
 _SESSION_COLUMNS = (
