@@ -35,11 +35,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Column, Engine, MetaData, String, Table, insert, select
 
+from starface_connector.bootstrap import Container, bootstrap
+from starface_connector.config import Settings
 from starface_connector.domain.parameters import IGNORE_GROUP_UPDATE, IGNORE_USER_DELETES
 from starface_connector.domain.pbx import PbxSnapshot
-from starface_connector.service.admin import set_parameter
-from starface_connector.service.importer import Importer, ImportReport
-from starface_connector.service.security import hash_initial_password
+from starface_connector.service.importer import ImportReport
+from starface_connector.service.security import LIGHT
 from starface_connector.serving import run_in_thread
 from starface_connector.simulation import (
     ADMIN_PERMISSION,
@@ -47,7 +48,7 @@ from starface_connector.simulation import (
     create_simulator_app,
 )
 from starface_connector.starface.client import API_VERSION, StarfaceClient, compute_secret
-from starface_connector.storage.db import make_engine, session_factory, upgrade
+from starface_connector.storage.db import make_engine
 from starface_connector.storage.tables import UserRow
 
 from .common import (
@@ -134,7 +135,7 @@ def bulk_insert(engine: Engine, snapshot: PbxSnapshot) -> tuple[Timing, int, int
     )
     metadata.create_all(engine)
     now = datetime.now(UTC)
-    password_hash = hash_initial_password("x" * 8)  # same length as the import's hashes
+    password_hash = LIGHT.hash("x" * 8)  # the same profile and length as the import's hashes
     user_rows = [
         {
             "users_uid": u.login,
@@ -177,10 +178,9 @@ def select_all_users(engine: Engine) -> tuple[Timing, int]:
 
 # ----------------------------------------------------------------- the import itself
 def timed_import(
-    engine: Engine, sim_url: str, profiler: cProfile.Profile | None = None
+    connector: Container, sim_url: str, profiler: cProfile.Profile | None = None
 ) -> tuple[Timing, float, ImportReport]:
     """One import as the CLI runs it; returns (total time, fetch wall seconds, report)."""
-    factory = session_factory(engine)
     fetch_s = 0.0
 
     def fetch() -> PbxSnapshot:
@@ -195,20 +195,19 @@ def timed_import(
     if profiler is not None:
         profiler.enable()
     try:
-        report = Importer(factory).run(fetch, trigger="bench")
+        report = connector.importer.run(fetch, trigger="bench")
     finally:
         if profiler is not None:
             profiler.disable()
     return clock.stop(), fetch_s, report
 
 
-def prepare(url: str) -> Engine:
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = session_factory(engine)
-    set_parameter(factory, IGNORE_GROUP_UPDATE, "0", actor="bench")
-    set_parameter(factory, IGNORE_USER_DELETES, "0", actor="bench")
-    return engine
+def prepare(url: str) -> Container:
+    """The connector as ``serve`` builds it, following group updates and deletions."""
+    connector = bootstrap(Settings(database_url=url))
+    connector.admin.set_parameter(IGNORE_GROUP_UPDATE, "0", actor="bench")
+    connector.admin.set_parameter(IGNORE_USER_DELETES, "0", actor="bench")
+    return connector
 
 
 def check_full(report: ImportReport, users: int, groups: int) -> None:
@@ -254,18 +253,18 @@ def one_repetition(
         finally:
             engine.dispose()
     with dbs.fresh() as url:
-        engine = prepare(url)
+        connector = prepare(url)
         try:
-            timing, rep["full_fetch_s"], report = timed_import(engine, sim_url)
+            timing, rep["full_fetch_s"], report = timed_import(connector, sim_url)
             record("full", timing)
             check_full(report, users, groups)
-            timing, rep["select_rows"] = select_all_users(engine)
+            timing, rep["select_rows"] = select_all_users(connector.engine)
             record("select_all", timing)
-            timing, rep["no_change_fetch_s"], report = timed_import(engine, sim_url)
+            timing, rep["no_change_fetch_s"], report = timed_import(connector, sim_url)
             record("no_change", timing)
             check_no_change(report)
         finally:
-            engine.dispose()
+            connector.close()
     rep["full_apply_s"] = rep["full_s"] - rep["full_fetch_s"]
     rep["no_change_apply_s"] = rep["no_change_s"] - rep["no_change_fetch_s"]
     for suffix in ("s", "cpu_s"):
@@ -280,11 +279,11 @@ def one_repetition(
 def profile_once(dbs: ScratchDatabases, sim_url: str) -> None:
     """Profile one extra full and no-change import (main thread; the fetch runs in threads)."""
     with dbs.fresh() as url:
-        engine = prepare(url)
+        connector = prepare(url)
         try:
             for label in ("full", "no_change"):
                 profiler = cProfile.Profile()
-                timing, fetch_s, _ = timed_import(engine, sim_url, profiler)
+                timing, fetch_s, _ = timed_import(connector, sim_url, profiler)
                 path = RESULTS / f"import-{label}.prof"
                 RESULTS.mkdir(exist_ok=True)
                 profiler.dump_stats(path)
@@ -298,7 +297,7 @@ def profile_once(dbs: ScratchDatabases, sim_url: str) -> None:
                 )
                 print(out.getvalue())
         finally:
-            engine.dispose()
+            connector.close()
 
 
 def fmt(seconds: float) -> str:
