@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine, update
+
+from starface_connector.storage.tables import ParameterRow
 from tests.conftest import ADMIN_PASSWORD, Connector
 from tests.integration.helpers import P, can_log_in, event_log, get_user, groups, users
 
@@ -559,3 +562,28 @@ def test_a_bad_query_is_refused_without_claiming_a_write(connector: Connector) -
     detail = response.json()["detail"]
     assert detail.startswith("invalid request: limit: Input should be greater than or equal to 1")
     assert "nothing was applied" not in detail
+
+
+def test_a_corrupt_stored_parameter_is_reported_on_readyz_and_its_standard_used(
+    connector: Connector, engine: Engine
+) -> None:
+    c = connector
+    ready = c.http.get(f"{c.url}/readyz")
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "database": "ok", "schema": "current", "parameterProblems": []},
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            update(ParameterRow)
+            .where(ParameterRow.name == P + "IgnoreUserStatus")
+            .values(value="true")
+        )
+    problems = c.http.get(f"{c.url}/readyz").json()["parameterProblems"]
+    assert problems == [
+        f"{P}IgnoreUserStatus: the stored value 'true' is invalid ({P}IgnoreUserStatus must be 0 "
+        "or 1, not 'true'); the standard value 1 is used"
+    ]
+    assert c.one(c.user_update("4001"))["outcome"] == "applied"
+    status = c.one(c.user_status("4001", "LOGGED_IN"))
+    assert (status["outcome"], status["reason"]) == ("ignored", f"ignored: {P}IgnoreUserStatus=1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -79,15 +80,7 @@ class SqlParameterStore:
         _put(self._db, ParameterRow.name, name, {"value": value})
 
     def record(self, change: ParameterChange) -> None:
-        self._db.execute(
-            insert(ParameterChangeRow).values(
-                changed_at=change.changed_at,
-                name=change.name,
-                old_value=change.old_value,
-                new_value=change.new_value,
-                actor=change.actor,
-            )
-        )
+        self._db.execute(insert(ParameterChangeRow).values(asdict(change)))
 
 
 class SqlCredentialStore:
@@ -107,13 +100,7 @@ class SqlCredentialStore:
         _put(self._db, CredentialRow.role, credential.role, values)
 
 
-_SESSION_COLUMNS = (
-    SessionRow.token_hash,
-    SessionRow.kind,
-    SessionRow.subject,
-    SessionRow.created_at,
-    SessionRow.last_used_at,
-)
+_SESSION_COLUMNS = [getattr(SessionRow, f.name) for f in fields(SessionRecord)]
 
 
 class SqlSessionStore:
@@ -121,15 +108,7 @@ class SqlSessionStore:
         self._db = connection
 
     def add(self, record: SessionRecord) -> None:
-        self._db.execute(
-            insert(SessionRow).values(
-                token_hash=record.token_hash,
-                kind=record.kind,
-                subject=record.subject,
-                created_at=record.created_at,
-                last_used_at=record.last_used_at,
-            )
-        )
+        self._db.execute(insert(SessionRow).values(asdict(record)))
 
     def get(self, token_hash: str) -> SessionRecord | None:
         row = self._db.execute(

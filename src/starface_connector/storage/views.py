@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
@@ -100,24 +100,21 @@ class LogFilter:
     until: datetime | None = None
 
 
-_USER_COLUMNS = (
-    UserRow.users_uid,
-    UserRow.first_name,
-    UserRow.last_name,
-    UserRow.email,
-    UserRow.language,
-    UserRow.admin,
-    UserRow.phone_numbers,
-    UserRow.acd_status,
-    UserRow.phone_status,
-    UserRow.created_at,
-    UserRow.updated_at,
-)
-
-
 def iso(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC with a Z, as both APIs and the CLI show times."""
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+V = TypeVar("V")
+
+
+def _columns(view: type[Any], row: Any) -> list[Any]:
+    """The columns of ``row`` named like the fields of the record ``view``, in its order."""
+    return [getattr(row, f.name) for f in fields(view)]
+
+
+#: a user's columns; ``groups`` is no column but read from the memberships
+_USER_COLUMNS = [getattr(UserRow, f.name) for f in fields(UserView) if f.name != "groups"]
 
 
 def _like(text: str) -> str:
@@ -228,39 +225,16 @@ class Views:
             return {outcome: int(count) for outcome, count in db.execute(query)}
 
     def parameter_changes(self, limit: int = 100) -> list[ParameterChangeView]:
-        query = (
-            select(
-                ParameterChangeRow.changed_at,
-                ParameterChangeRow.name,
-                ParameterChangeRow.old_value,
-                ParameterChangeRow.new_value,
-                ParameterChangeRow.actor,
-            )
-            .order_by(ParameterChangeRow.id.desc())
-            .limit(limit)
-        )
-        with self._engine.connect() as db:
-            return [ParameterChangeView(*row) for row in db.execute(query)]
+        return self._newest(ParameterChangeView, ParameterChangeRow, limit)
 
     def imports(self, limit: int = 20) -> list[ImportRunView]:
-        query = (
-            select(
-                ImportRunRow.id,
-                ImportRunRow.started_at,
-                ImportRunRow.finished_at,
-                ImportRunRow.trigger,
-                ImportRunRow.dry_run,
-                ImportRunRow.status,
-                ImportRunRow.summary,
-            )
-            .order_by(ImportRunRow.id.desc())
-            .limit(limit)
-        )
+        return self._newest(ImportRunView, ImportRunRow, limit)
+
+    def _newest(self, view: type[V], row: Any, limit: int) -> list[V]:
+        """The newest rows of a table with an ``id``, as records of the same field names."""
+        query = select(*_columns(view, row)).order_by(row.id.desc()).limit(limit)
         with self._engine.connect() as db:
-            return [
-                ImportRunView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
-                for row in db.execute(query)
-            ]
+            return [view(*r) for r in db.execute(query)]
 
 
 def _groups_of(db: Connection, logins: Sequence[str]) -> dict[str, list[str]]:
@@ -277,20 +251,13 @@ def _groups_of(db: Connection, logins: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _user(row: Any, groups: list[str]) -> UserView:
-    return UserView(
-        users_uid=row.users_uid,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        language=row.language,
-        admin=bool(row.admin),
-        phone_numbers=tuple(row.phone_numbers or ()),
-        acd_status=row.acd_status,
-        phone_status=row.phone_status,
+    values = row._asdict()
+    values.update(
+        admin=bool(values["admin"]),
+        phone_numbers=tuple(values["phone_numbers"] or ()),
         groups=tuple(groups),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
+    return UserView(**values)
 
 
 def _notes(stored: Any) -> tuple[Note, ...]:
