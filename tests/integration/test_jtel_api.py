@@ -587,3 +587,16 @@ def test_a_corrupt_stored_parameter_is_reported_on_readyz_and_its_standard_used(
     assert c.one(c.user_update("4001"))["outcome"] == "applied"
     status = c.one(c.user_status("4001", "LOGGED_IN"))
     assert (status["outcome"], status["reason"]) == ("ignored", f"ignored: {P}IgnoreUserStatus=1")
+
+
+def test_a_parameter_change_is_in_the_event_log_too(connector: Connector) -> None:
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    c.set_param("IgnoreUserStatus", "0")  # no change: nothing logged
+    (entry,) = event_log(c, type="PARAMETER_SET")
+    assert (entry["source"], entry["login"], entry["outcome"], entry["reason"]) == (
+        "api",
+        None,
+        "applied",
+        f"{P}IgnoreUserStatus 1 -> 0 set by sysadmin",
+    )

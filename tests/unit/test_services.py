@@ -36,7 +36,7 @@ from starface_connector.domain.parameters import (
 )
 from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 from starface_connector.domain.reasons import Why, note
-from starface_connector.service.accounts import API, MODULE, SYSADMIN, Accounts
+from starface_connector.service.accounts import API, CONSOLE, MODULE, SYSADMIN, Accounts
 from starface_connector.service.admin import Administration
 from starface_connector.service.errors import ImportBusy, ImportRefused, PbxUnreachable
 from starface_connector.service.events import EventService, Malformed
@@ -232,12 +232,12 @@ def test_a_rotated_password_or_login_follows_the_configuration_and_ends_sessions
 def test_a_rotated_sysadmin_password_ends_the_sysadmin_tokens_only(s: Services) -> None:
     s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="old")
     s.events.apply_batch([update(s, "1001", "e1")])
-    root, agent = s.accounts.api_login(SYSADMIN, "old"), s.accounts.api_login("1001", "1001")
+    root, agent = s.accounts.sign_in(SYSADMIN, "old"), s.accounts.sign_in("1001", "1001")
     assert root is not None and agent is not None
     s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="new")
     assert s.accounts.principal_for(root) is None
     assert s.accounts.principal_for(agent) is not None
-    assert s.accounts.api_login(SYSADMIN, "new") is not None
+    assert s.accounts.sign_in(SYSADMIN, "new") is not None
 
 
 def test_a_module_session_expires_after_the_idle_time_and_slides_with_use(s: Services) -> None:
@@ -260,17 +260,17 @@ def test_a_module_session_expires_after_the_idle_time_and_slides_with_use(s: Ser
 
 def test_api_tokens_carry_rights_read_now_and_end_with_idle_time_or_user(s: Services) -> None:
     s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
-    assert s.accounts.api_login(SYSADMIN, "wrong") is None
-    root = s.accounts.api_login(SYSADMIN, "adm")
+    assert s.accounts.sign_in(SYSADMIN, "wrong") is None
+    root = s.accounts.sign_in(SYSADMIN, "adm")
     assert root is not None
     principal = s.accounts.principal_for(root)
     assert principal is not None and (principal.username, principal.admin) == (SYSADMIN, True)
 
     s.admin.set_parameter(IGNORE_USER_SECURITY, "0", actor="t")
     s.events.apply_batch([update(s, "1001", "e1", admin=True)])
-    assert s.accounts.api_login("1001", "wrong") is None
-    assert s.accounts.api_login("nobody", "nobody") is None
-    token = s.accounts.api_login("1001", "1001")
+    assert s.accounts.sign_in("1001", "wrong") is None
+    assert s.accounts.sign_in("nobody", "nobody") is None
+    token = s.accounts.sign_in("1001", "1001")
     assert token is not None
     assert not s.hasher.needs_rehash(s.uow.state.accounts["1001"].password_hash)  # now strong
     assert s.accounts.principal_for(token) == replace(principal, username="1001")
@@ -289,7 +289,7 @@ def test_api_tokens_carry_rights_read_now_and_end_with_idle_time_or_user(s: Serv
 def test_a_token_ends_with_its_user_and_with_a_recreation(s: Services) -> None:
     s.admin.set_parameter(IGNORE_USER_DELETES, "0", actor="t")
     s.events.apply_batch([update(s, "1001", "e1")])
-    token = s.accounts.api_login("1001", "1001")
+    token = s.accounts.sign_in("1001", "1001")
     assert token is not None and s.accounts.principal_for(token) is not None
     s.events.apply_batch([UserDelete("e3", s.clock() + timedelta(seconds=2), "1001")])
     assert s.accounts.principal_for(token) is None
@@ -300,7 +300,7 @@ def test_a_token_ends_with_its_user_and_with_a_recreation(s: Services) -> None:
 
 def test_token_use_is_written_at_most_once_a_minute(s: Services) -> None:
     s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
-    token = s.accounts.api_login(SYSADMIN, "adm")
+    token = s.accounts.sign_in(SYSADMIN, "adm")
     assert token is not None
     record = s.uow.state.sessions[token_hash(token)]
     s.clock.advance(59)
@@ -313,12 +313,12 @@ def test_token_use_is_written_at_most_once_a_minute(s: Services) -> None:
 
 def test_a_new_password_ends_that_users_tokens_only(s: Services) -> None:
     s.events.apply_batch([update(s, "1001", "e1"), update(s, "1002", "e2")])
-    mine, theirs = s.accounts.api_login("1001", "1001"), s.accounts.api_login("1002", "1002")
+    mine, theirs = s.accounts.sign_in("1001", "1001"), s.accounts.sign_in("1002", "1002")
     assert mine is not None and theirs is not None
     assert s.accounts.set_user_password("1001", "a-new-passphrase")
     assert s.accounts.principal_for(mine) is None
     assert s.accounts.principal_for(theirs) is not None
-    assert s.accounts.api_login("1001", "a-new-passphrase") is not None
+    assert s.accounts.sign_in("1001", "a-new-passphrase") is not None
     assert not s.accounts.set_user_password("nobody", "a-new-passphrase")
     assert {r.kind for r in s.uow.state.sessions.values()} == {API}
 
@@ -514,3 +514,33 @@ def test_a_scheduled_import_survives_a_busy_lease_and_a_failing_pbx(
         ("schedule", "failed"),
         ("schedule", "done"),
     ]
+
+
+def test_console_sessions_idle_out_after_half_an_hour_and_are_no_api_tokens(s: Services) -> None:
+    s.events.apply_batch([update(s, "1001", "e1")])
+    console = s.accounts.sign_in("1001", "1001", CONSOLE)
+    api = s.accounts.sign_in("1001", "1001")
+    assert console is not None and api is not None
+    assert s.accounts.principal_for(console) is None  # a console session is no bearer token
+    assert s.accounts.principal_for(api, CONSOLE) is None  # and the other way round
+    s.clock.advance(29 * 60)
+    assert s.accounts.principal_for(console, CONSOLE) is not None
+    s.clock.advance(31 * 60)
+    assert s.accounts.principal_for(console, CONSOLE) is None
+    assert s.accounts.principal_for(api) is not None
+
+
+def test_changing_ones_own_password_needs_the_old_one_and_ends_every_sign_in(
+    s: Services,
+) -> None:
+    s.events.apply_batch([update(s, "1001", "e1")])
+    console, api = s.accounts.sign_in("1001", "1001", CONSOLE), s.accounts.sign_in("1001", "1001")
+    assert console is not None and api is not None
+    assert not s.accounts.change_own_password("1001", "wrong", "a-new-passphrase")
+    assert s.accounts.principal_for(api) is not None
+    assert s.accounts.change_own_password("1001", "1001", "a-new-passphrase")
+    assert s.accounts.principal_for(api) is None
+    assert s.accounts.principal_for(console, CONSOLE) is None
+    assert s.accounts.sign_in("1001", "1001") is None
+    assert s.accounts.sign_in("1001", "a-new-passphrase", CONSOLE) is not None
+    assert not s.accounts.change_own_password("nobody", "x", "a-new-passphrase")

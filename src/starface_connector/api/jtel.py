@@ -41,7 +41,7 @@ LogType = Annotated[
 
 @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
 def login(body: LoginIn, services: Services) -> TokenOut:
-    token = services.accounts.api_login(body.username, body.password)
+    token = services.accounts.sign_in(body.username, body.password)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     return TokenOut(token=token)

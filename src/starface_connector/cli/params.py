@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from ..domain.parameters import spec_for
+from ..service.ports import Source
 from .common import DatabaseUrl, console, open_connector, settings
 
 params_app = typer.Typer(help="Read and set the six system parameters.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def params_set(name: str, value: str, database_url: DatabaseUrl = None) -> None:
     spec.validate(value)
     container = open_connector(settings(database_url=database_url))
     try:
-        old, new = container.admin.set_parameter(spec.name, value, actor="cli")
+        old, new = container.admin.set_parameter(spec.name, value, actor="cli", source=Source.CLI)
     finally:
         container.close()
     typer.echo(f"{spec.name}: {old} -> {new}")

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from ..config import Settings
 from ..service.importer import PbxReader
+from ..service.ports import Source
 from ..service.scheduler import ImportScheduler
 from ..service.security import random_password
 from .common import UserError, check_port_free, console, open_connector
@@ -130,7 +131,7 @@ def demo(
         # The standard values ignore login status and groups; the demo follows both so the
         # agents' board moves.
         for name in ("IgnoreUserStatus", "IgnoreGroupUpdate"):
-            container.admin.set_parameter(name, "0", actor="demo")
+            container.admin.set_parameter(name, "0", actor="demo", source=Source.CLI)
         print_report(container.importer.run(fetch, trigger="demo"))
         # The first import ran above; reconcile every 15 minutes from now on.
         scheduler = ImportScheduler(container.importer, fetch, 15 * 60, run_at_start=False)

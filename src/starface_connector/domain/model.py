@@ -43,6 +43,7 @@ class ManualChange(StrEnum):
     """Event log entries that did not come from STARFACE: changes made by people."""
 
     ACD_STATUS_SET = "ACD_STATUS_SET"
+    PARAMETER_SET = "PARAMETER_SET"
 
 
 class Outcome(StrEnum):

@@ -45,6 +45,7 @@ class Why(StrEnum):
     PHONE_UNCHANGED = "phone_unchanged"
     PHONE_CHANGED = "phone_changed"
     ACD_SET_BY = "acd_set_by"
+    PARAMETER_SET_BY = "parameter_set_by"
 
 
 @dataclass(frozen=True)
@@ -174,5 +175,7 @@ def _english(n: Note) -> str:
             return f"telephone status {a['old']} -> {a['new']}"
         case Why.ACD_SET_BY:
             return f"ACD status {a['old']} -> {a['new']} set by {a['actor']}"
+        case Why.PARAMETER_SET_BY:
+            return f"{a['parameter']} {a['old']} -> {a['new']} set by {a['actor']}"
         case _:
             assert_never(n.why)

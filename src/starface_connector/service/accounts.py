@@ -16,10 +16,13 @@ from .security import PasswordHasher, new_token, random_password, token_hash
 
 MODULE = "module"
 API = "api"
+CONSOLE = "console"
 SYSADMIN = "sysadmin"
 DEFAULT_MODULE_LOGIN = "starface-module"
-API_TOKEN_IDLE = timedelta(hours=8)
-API_TOKEN_TOUCH = timedelta(seconds=60)
+#: how long a sign-in lives without use: API tokens a working day, console sessions half an hour
+IDLE = {API: timedelta(hours=8), CONSOLE: timedelta(minutes=30)}
+TOKEN_TOUCH = timedelta(seconds=60)
+PEOPLE = (API, CONSOLE)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class Accounts:
                     if role == MODULE:
                         uow.sessions.remove_all(MODULE)
                     else:
-                        uow.sessions.remove_all(API, SYSADMIN)
+                        for kind in PEOPLE:
+                            uow.sessions.remove_all(kind, SYSADMIN)
             uow.commit()
         return generated
 
@@ -125,10 +129,12 @@ class Accounts:
     def _session_seconds(uow: UnitOfWork) -> int:
         return read_parameters(uow.parameters.values())[0].session_expire_seconds
 
-    # ---- jtel API logins -------------------------------------------------------------------
+    # ---- people signing in: API tokens and console sessions --------------------------------
 
-    def api_login(self, username: str, password: str) -> str | None:
-        """Issue a bearer token for sysadmin or a jtel user, or None."""
+    def sign_in(self, username: str, password: str, kind: str = API) -> str | None:
+        """Issue an API token or a console session for sysadmin or a jtel user, or None.
+
+        The answer takes as long for an unknown user as for a wrong password."""
         with self._uow() as uow:
             if username == SYSADMIN:
                 cred = uow.credentials.get(SYSADMIN)
@@ -142,18 +148,18 @@ class Accounts:
                 if self._hasher.needs_rehash(account.password_hash):
                     uow.accounts.set_password_hash(username, self._hasher.hash(password))
             now = self._clock()
-            uow.sessions.remove_idle(API, used_before=now - API_TOKEN_IDLE)
+            uow.sessions.remove_idle(kind, used_before=now - IDLE[kind])
             token = new_token()
-            uow.sessions.add(SessionRecord(token_hash(token), API, username, now, now))
+            uow.sessions.add(SessionRecord(token_hash(token), kind, username, now, now))
             uow.commit()
         return token
 
-    def principal_for(self, token: str) -> Principal | None:
+    def principal_for(self, token: str, kind: str = API) -> Principal | None:
         """Who holds this token, with rights read now; None if the token or user is gone."""
         with self._uow() as uow:
             record = uow.sessions.get(token_hash(token))
             now = self._clock()
-            if record is None or record.kind != API or record.last_used_at < now - API_TOKEN_IDLE:
+            if record is None or record.kind != kind or record.last_used_at < now - IDLE[kind]:
                 return None
             if record.subject == SYSADMIN:
                 principal = Principal(SYSADMIN, admin=True)
@@ -163,17 +169,26 @@ class Accounts:
                 if account is None or account.created_at > record.created_at:
                     return None
                 principal = Principal(record.subject, admin=account.admin)
-            if record.last_used_at < now - API_TOKEN_TOUCH:
+            if record.last_used_at < now - TOKEN_TOUCH:
                 uow.sessions.touch(record.token_hash, now)
             uow.commit()
         return principal
 
     def set_user_password(self, users_uid: str, password: str) -> bool:
-        """A new password also ends every token of that user: a reset locks out a thief."""
+        """A new password also ends every sign-in of that user: a reset locks out a thief."""
         hashed = self._hasher.hash(password)
         with self._uow() as uow:
             if not uow.accounts.set_password_hash(users_uid, hashed):
                 return False
-            uow.sessions.remove_all(API, users_uid)
+            for kind in PEOPLE:
+                uow.sessions.remove_all(kind, users_uid)
             uow.commit()
         return True
+
+    def change_own_password(self, users_uid: str, old: str, new: str) -> bool:
+        """A jtel user's own change needs the old password; False if it is wrong."""
+        with self._uow() as uow:
+            account = uow.accounts.get(users_uid)
+            if not self._hasher.verify(account.password_hash if account else None, old):
+                return False
+        return self.set_user_password(users_uid, new)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from ..domain.model import AcdStatus, ManualChange, Outcome
 from ..domain.parameters import (
@@ -12,7 +13,7 @@ from ..domain.parameters import (
     read_parameters,
     spec_for,
 )
-from ..domain.reasons import Why, english, note
+from ..domain.reasons import Note, Why, english, note
 from .ports import Clock, LogEntry, ParameterChange, Source, UnitOfWorkFactory
 
 
@@ -50,15 +51,27 @@ class Administration:
         with self._uow() as uow:
             return read_parameters(uow.parameters.values())[1]
 
-    def set_parameter(self, name: str, raw_value: str, *, actor: str) -> tuple[str, str]:
-        """Validate and store; raises InvalidParameter. Returns (old, new)."""
+    def set_parameter(
+        self, name: str, raw_value: str, *, actor: str, source: str = Source.API
+    ) -> tuple[str, str]:
+        """Validate and store; raises InvalidParameter. Returns (old, new).
+
+        A change goes into the parameter's history and into the event log, so the log says
+        why events were treated differently from that moment on."""
         spec = spec_for(name)
         value = spec.validate(raw_value)
         with self._uow(locked=True) as uow:
             old = uow.parameters.values().get(spec.name, spec.default)
             uow.parameters.put(spec.name, value)
             if old != value:
-                uow.parameters.record(ParameterChange(self._clock(), spec.name, old, value, actor))
+                now = self._clock()
+                uow.parameters.record(ParameterChange(now, spec.name, old, value, actor))
+                why = note(
+                    Why.PARAMETER_SET_BY, parameter=spec.name, old=old, new=value, actor=actor
+                )
+                uow.log.append(
+                    [manual_entry(now, source, ManualChange.PARAMETER_SET, None, (why,))]
+                )
             uow.commit()
         return old, value
 
@@ -82,20 +95,25 @@ class Administration:
             uow.world.persist(world, after, password_hashes={}, now=now)
             notes = (note(Why.ACD_SET_BY, old=user.acd_status, new=status, actor=actor),)
             uow.log.append(
-                [
-                    LogEntry(
-                        received_at=now,
-                        source=source,
-                        event_id=None,
-                        type=ManualChange.ACD_STATUS_SET,
-                        login=users_uid,
-                        group_id=None,
-                        occurred_at=now,
-                        outcome=Outcome.APPLIED,
-                        notes=notes,
-                        reason=english(notes),
-                    )
-                ]
+                [manual_entry(now, source, ManualChange.ACD_STATUS_SET, users_uid, notes)]
             )
             uow.commit()
         return True
+
+
+def manual_entry(
+    now: datetime, source: str, change: ManualChange, login: str | None, notes: tuple[Note, ...]
+) -> LogEntry:
+    """An event log entry for a change a person made."""
+    return LogEntry(
+        received_at=now,
+        source=source,
+        event_id=None,
+        type=change,
+        login=login,
+        group_id=None,
+        occurred_at=now,
+        outcome=Outcome.APPLIED,
+        notes=notes,
+        reason=english(notes),
+    )
