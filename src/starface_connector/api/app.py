@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..bootstrap import Container
 from ..storage.db import check_readiness
+from ..web import mount_console
 from . import jtel, starface
 from .deps import Services
 
@@ -69,6 +70,8 @@ class BodyLimit:
 def create_app(container: Container) -> FastAPI:
     """The ASGI app of one connector: both APIs and the health endpoints."""
     app = FastAPI(
+        docs_url=None,  # served by the web package from local files, not a CDN
+        redoc_url=None,
         title="Starface Connector",
         version=__version__,
         description=(
@@ -128,6 +131,7 @@ def create_app(container: Container) -> FastAPI:
             status_code=503,
         )
 
+    mount_console(app, container)
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     return app
 

@@ -48,7 +48,9 @@ class ImportReport:
     ignored: Counter[str] = field(default_factory=Counter)
     stale: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    details: list[dict[str, str]] = field(default_factory=list)
+    #: one per user or group that changes, is stale or is rejected: subject, outcome, reason
+    #: (the English text) and notes (the reason as data, for other languages)
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -79,8 +81,15 @@ class ImportReport:
             "ignored": dict(sorted(self.ignored.items())),
             "stale": sorted(self.stale),
             "rejected": sorted(self.rejected),
-            "details": self.details,
+            "details": [
+                {k: v for k, v in detail.items() if k != "notes"} for detail in self.details
+            ],
         }
+
+    def _detail(self, subject: str, outcome: str, result: EventResult) -> None:
+        self.details.append(
+            {"subject": subject, "outcome": outcome, "reason": result.reason, "notes": result.notes}
+        )
 
     def tally(self, event: Event, result: EventResult) -> None:
         """Count one event's result (from its data: outcome, notes, withheld, changes)."""
@@ -94,9 +103,7 @@ class ImportReport:
             return
         if result.outcome in (Outcome.STALE, Outcome.REJECTED):
             (self.stale if result.outcome is Outcome.STALE else self.rejected).append(subject)
-            self.details.append(
-                {"subject": subject, "outcome": result.outcome.value, "reason": result.reason}
-            )
+            self._detail(subject, result.outcome.value, result)
             return
         if not result.changes:
             if event.type is EventType.GROUP_UPDATE:
@@ -104,7 +111,7 @@ class ImportReport:
             else:
                 self.unchanged += 1
             return
-        self.details.append({"subject": subject, "outcome": "changed", "reason": result.reason})
+        self._detail(subject, "changed", result)
         first = result.changes[0]
         if isinstance(first, CreateUser):
             self.created.append(subject)

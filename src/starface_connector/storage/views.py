@@ -49,6 +49,23 @@ class UserPage:
 
 
 @dataclass(frozen=True)
+class AgentView:
+    """One line of the agent board."""
+
+    login: str
+    first_name: str
+    last_name: str
+    acd_status: str
+    phone_status: str
+    #: the names of the agent's groups
+    groups: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
 class GroupView:
     id: str
     name: str
@@ -98,6 +115,8 @@ class LogFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: any of these types (with ``type``: both must hold)
+    types: tuple[str, ...] = ()
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -157,6 +176,69 @@ class Views:
                 return None
             return _user(row, _groups_of(db, [users_uid])[users_uid])
 
+    def agents(
+        self, *, group: str | None = None, search: str = "", logins: Sequence[str] | None = None
+    ) -> list[AgentView]:
+        """The board's lines: every jtel user, or those of a group, a search or a list; each
+        with the names of its groups."""
+        query = select(
+            UserRow.users_uid,
+            UserRow.first_name,
+            UserRow.last_name,
+            UserRow.acd_status,
+            UserRow.phone_status,
+        )
+        if group:
+            query = query.where(
+                UserRow.users_uid.in_(
+                    select(GroupMemberRow.users_uid).where(GroupMemberRow.group_id == group)
+                )
+            )
+        if search:
+            pattern = _like(search)
+            query = query.where(
+                or_(
+                    func.lower(UserRow.users_uid).like(pattern, escape="/"),
+                    func.lower(UserRow.first_name).like(pattern, escape="/"),
+                    func.lower(UserRow.last_name).like(pattern, escape="/"),
+                )
+            )
+        memberships = select(GroupMemberRow.users_uid, GroupRow.name).join(
+            GroupRow, GroupRow.group_id == GroupMemberRow.group_id
+        )
+        if logins is not None:
+            query = query.where(UserRow.users_uid.in_(list(logins)))
+            memberships = memberships.where(GroupMemberRow.users_uid.in_(list(logins)))
+        names: dict[str, list[str]] = defaultdict(list)
+        with self._engine.connect() as db:
+            rows = list(db.execute(query.order_by(UserRow.last_name, UserRow.first_name)))
+            for login, name in db.execute(memberships.order_by(GroupRow.name)):
+                names[login].append(name)
+        return [AgentView(*row, groups=tuple(names[row.users_uid])) for row in rows]
+
+    def last_log_id(self) -> int:
+        with self._engine.connect() as db:
+            return int(db.scalar(select(func.max(EventLogRow.id))) or 0)
+
+    def touched_since(self, after_id: int, limit: int = 5000) -> tuple[int, set[str]]:
+        """The logins whose entries came after ``after_id``, and the id to ask after next.
+
+        Every writer of the log holds the write lock, so ids grow in commit order and no
+        entry can appear later below an id already read."""
+        query = (
+            select(EventLogRow.id, EventLogRow.login)
+            .where(EventLogRow.id > after_id)
+            .order_by(EventLogRow.id)
+            .limit(limit)
+        )
+        last, logins = after_id, set()
+        with self._engine.connect() as db:
+            for entry_id, login in db.execute(query):
+                last = entry_id
+                if login:
+                    logins.add(login)
+        return last, logins
+
     def groups(self) -> list[GroupView]:
         members: dict[str, list[str]] = defaultdict(list)
         with self._engine.connect() as db:
@@ -193,6 +275,8 @@ class Views:
             query = query.where(EventLogRow.login == where.login)
         if where.type:
             query = query.where(EventLogRow.type == where.type)
+        if where.types:
+            query = query.where(EventLogRow.type.in_(where.types))
         if where.outcome:
             query = query.where(EventLogRow.outcome == where.outcome)
         if where.since is not None:
@@ -238,14 +322,15 @@ class Views:
 
 
 def _groups_of(db: Connection, logins: Sequence[str]) -> dict[str, list[str]]:
+    """Group ids per login."""
     found: dict[str, list[str]] = defaultdict(list)
     if logins:
-        rows = db.execute(
+        query = (
             select(GroupMemberRow.users_uid, GroupMemberRow.group_id)
             .where(GroupMemberRow.users_uid.in_(logins))
             .order_by(GroupMemberRow.group_id)
         )
-        for login, group_id in rows:
+        for login, group_id in db.execute(query):
             found[login].append(group_id)
     return found
 
