@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from ..domain.model import (
+    DndStatusChange,
     Event,
     EventType,
     GroupUpdate,
@@ -27,9 +28,11 @@ from ..domain.model import (
     PhoneStatus,
     PhoneStatusChange,
     Profile,
+    TelephonyState,
     UserDelete,
     UserStatusChange,
     UserUpdate,
+    phone_status_of,
 )
 from ..domain.reasons import Why, note
 from ..service.events import Incoming, Malformed
@@ -118,19 +121,51 @@ class WireGroupUpdate(_EventBase):
     group: WireGroup
 
 
+Resync = Annotated[
+    StrictBool,
+    Field(
+        description="true: the module reports the state it holds now, as it does for every "
+        "user when it opens a session; a state already held is 'applied' with 'no change', "
+        "a newer event still wins"
+    ),
+]
+
+
 class WireUserStatus(_EventBase):
     type: Literal[EventType.USER_STATUS]
     login: Login
     status: LoginStatus
+    resync: Resync = False
 
 
 class WirePhoneStatus(_EventBase):
     type: Literal[EventType.PHONE_STATUS]
     login: Login
-    status: PhoneStatus
+    status: Annotated[
+        PhoneStatus | TelephonyState,
+        Field(
+            description="the contract's names, or the STARFACE module's own states: "
+            "AVAILABLE=IDLE, RINGING, ACTIVE=BUSY, QUEUE_PAUSE, UNAVAILABLE=OFFLINE"
+        ),
+    ]
+    resync: Resync = False
 
 
-AnyWireEvent = WireUserUpdate | WireUserDelete | WireGroupUpdate | WireUserStatus | WirePhoneStatus
+class WireDndStatus(_EventBase):
+    type: Literal[EventType.DND_STATUS]
+    login: Login
+    enabled: StrictBool
+    resync: Resync = False
+
+
+AnyWireEvent = (
+    WireUserUpdate
+    | WireUserDelete
+    | WireGroupUpdate
+    | WireUserStatus
+    | WirePhoneStatus
+    | WireDndStatus
+)
 WireEvent = Annotated[AnyWireEvent, Field(discriminator="type")]
 _EVENT: TypeAdapter[AnyWireEvent] = TypeAdapter(WireEvent)
 EVENT_TYPES = tuple(EventType)
@@ -157,9 +192,19 @@ def to_domain(wire: AnyWireEvent) -> Event:
         case WireGroupUpdate(group=g):
             return GroupUpdate(wire.event_id, wire.moment(), str(g.id), g.name, tuple(g.members))
         case WireUserStatus():
-            return UserStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+            return UserStatusChange(
+                wire.event_id, wire.moment(), wire.login, wire.status, wire.resync
+            )
         case WirePhoneStatus():
-            return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+            status = phone_status_of(wire.status.value)
+            original = "" if wire.status.value == status.value else wire.status.value
+            return PhoneStatusChange(
+                wire.event_id, wire.moment(), wire.login, status, original, wire.resync
+            )
+        case WireDndStatus():
+            return DndStatusChange(
+                wire.event_id, wire.moment(), wire.login, wire.enabled, wire.resync
+            )
         case _:
             assert_never(wire)
 

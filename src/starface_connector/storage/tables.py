@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
@@ -100,6 +101,12 @@ class UserRow(Base):
     phone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dnd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    dnd_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the PAUSE came from STARFACE (QUEUE_PAUSE or DND), so leaving that state resumes
+    acd_paused_by_pbx: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class TombstoneRow(Base):

@@ -40,6 +40,7 @@ class UserView:
     groups: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    dnd: bool
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ def _user(row: Any, groups: list[str]) -> UserView:
     values = row._asdict()
     values.update(
         admin=bool(values["admin"]),
+        dnd=bool(values["dnd"]),
         phone_numbers=tuple(values["phone_numbers"] or ()),
         groups=tuple(groups),
     )
