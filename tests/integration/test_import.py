@@ -739,7 +739,10 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     make_jtel: Callable[..., Connector],
 ) -> None:
     sim = simulator(users=20, groups=2, seed=32)
-    run_import(db, sim)
+    # The first snapshot a minute old: the PBX dates snapshots by its Date header, to the
+    # second, so a live event between two imports needs room between their stamps.
+    a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    db.importer.run(lambda: replace(sim.fetch(), taken_at=a_minute_ago))
     snapshot = sim.pbx.snapshot()
     newer, older = snapshot.users[0], snapshot.users[1]
     c = make_jtel()
@@ -759,7 +762,7 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     # Newer than any snapshot the next import can take: the PBX's old email is stale.
     live_update(newer, "live@example.org", datetime.now(UTC) + timedelta(hours=1))
     # Newer than the first import but older than the next snapshot: the PBX wins.
-    live_update(older, "older@example.org", datetime.now(UTC))
+    live_update(older, "older@example.org", datetime.now(UTC) - timedelta(seconds=30))
     mark = max_log_id(engine)
 
     report = run_import(db, sim)

@@ -239,8 +239,16 @@ def test_snapshot_matches_the_pbx_state(make_sim: Any) -> None:
     assert {u.id for u in snapshot.users if u.admin} == sim.pbx.admin_ids() != set()
     by_id = {u.id: u for u in snapshot.users}
     with helpers.raw_session(sim) as http:
-        # The per-user endpoint (number ids only) must agree with the bulk derivation.
-        numbers = {n["id"]: n["number"] for n in http.get("/phonenumbers").json()}
+        # The per-user endpoint (number ids only) must agree with the bulk derivation; an
+        # external number is dialable in full: "+" country, area, the number itself.
+        numbers = {
+            n["id"]: (
+                f"+{n['nationalPrefix']} {n['localPrefix']} {n['number']}"
+                if n["type"] == "EXTERNAL" and n.get("nationalPrefix")
+                else n["number"]
+            )
+            for n in http.get("/phonenumbers").json()
+        }
         for user_id in list(by_id)[:15]:
             path = f"/users/{user_id}/phonenumberconfig/phonenumbers/"
             assignments = http.get(path).json()
@@ -270,6 +278,9 @@ def test_snapshot_uses_no_per_user_requests_and_bounded_concurrency(make_sim: An
         "GET /permissions": 1,
         "GET /permissions/{permissionId}/users": 1,
         "GET /phonenumbers": 1,
+        # the REST account's own rights (issue 10: deletes only from a complete list)
+        "GET /users/me": 1,
+        "GET /permissions/users/{userId}": 1,
         "DELETE /login": 1,
     }
     assert 2 <= sim.control.max_in_flight <= 4

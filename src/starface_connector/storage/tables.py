@@ -104,9 +104,7 @@ class UserRow(Base):
     dnd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     dnd_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the PAUSE came from STARFACE (QUEUE_PAUSE or DND), so leaving that state resumes
-    acd_paused_by_pbx: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    acd_paused_by_pbx: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TombstoneRow(Base):
