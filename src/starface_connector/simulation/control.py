@@ -83,6 +83,9 @@ class SimulatorControl:
         self.broken_users: dict[int, dict[str, Any]] = {}
         self._monotonic = monotonic
         self._faults: deque[Fault] = deque()
+        #: called with each request's key before it is answered (tests change the PBX there,
+        #: e.g. delete a group between its listing and its details)
+        self.on_request: Callable[[str], object] | None = None
         #: When False every token is refused (to test clients that cannot recover).
         self.accept_tokens = True
         self.requests: Counter[str] = Counter()
@@ -185,6 +188,8 @@ class SimulatorControl:
             self.api_versions[version or "-"] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.on_request is not None:
+            self.on_request(key)
 
     def leave(self) -> None:
         """Mark a request finished."""
