@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, assert_never
+from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SkipValidation,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -25,6 +26,7 @@ from ..domain.model import (
     EventType,
     GroupUpdate,
     LoginStatus,
+    Outcome,
     PhoneStatus,
     PhoneStatusChange,
     Profile,
@@ -138,11 +140,18 @@ class WireUserStatus(_EventBase):
     resync: Resync = False
 
 
+#: The contract's telephone statuses, then the module's own states that are not among them.
+PhoneStatusName = Literal[
+    "IDLE", "RINGING", "BUSY", "OFFLINE", "QUEUE_PAUSE", "AVAILABLE", "ACTIVE", "UNAVAILABLE"
+]
+assert set(get_args(PhoneStatusName)) == {*PhoneStatus, *TelephonyState}
+
+
 class WirePhoneStatus(_EventBase):
     type: Literal[EventType.PHONE_STATUS]
     login: Login
     status: Annotated[
-        PhoneStatus | TelephonyState,
+        PhoneStatusName,
         Field(
             description="the contract's names, or the STARFACE module's own states: "
             "AVAILABLE=IDLE, RINGING, ACTIVE=BUSY, QUEUE_PAUSE, UNAVAILABLE=OFFLINE"
@@ -172,9 +181,15 @@ EVENT_TYPES = tuple(EventType)
 
 
 class EventBatch(BaseModel):
-    """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing."""
+    """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing.
 
-    events: Annotated[list[Any], Field(min_length=1, max_length=MAX_EVENTS)]
+    The schema shows every event type; the items are checked one by one by
+    :func:`parse_event` (a malformed event is rejected alone), not by the envelope.
+    """
+
+    events: Annotated[
+        list[Annotated[WireEvent, SkipValidation]], Field(min_length=1, max_length=MAX_EVENTS)
+    ]
 
 
 def to_domain(wire: AnyWireEvent) -> Event:
@@ -196,8 +211,8 @@ def to_domain(wire: AnyWireEvent) -> Event:
                 wire.event_id, wire.moment(), wire.login, wire.status, wire.resync
             )
         case WirePhoneStatus():
-            status = phone_status_of(wire.status.value)
-            original = "" if wire.status.value == status.value else wire.status.value
+            status = phone_status_of(wire.status)
+            original = "" if wire.status == status.value else wire.status
             return PhoneStatusChange(
                 wire.event_id, wire.moment(), wire.login, status, original, wire.resync
             )
@@ -260,7 +275,7 @@ def _short(value: Any, limit: int) -> str | None:
 
 class EventResultOut(_Wire):
     event_id: str | None = Field(serialization_alias="eventId")
-    outcome: str
+    outcome: Outcome
     reason: str
 
 
@@ -276,3 +291,10 @@ class SessionIn(_Wire):
 class SessionOut(_Wire):
     session_id: str = Field(serialization_alias="sessionId")
     expires_in_seconds: int = Field(serialization_alias="expiresInSeconds")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: one readable line (422 also lists the places that are wrong)."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None
