@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from starface_connector.domain.parameters import DEFAULTS
-from tests.conftest import Connector
+from tests.conftest import REPO_ROOT, Connector
 from tests.integration.helpers import (
     FLAGS,
     P,
@@ -1253,3 +1253,15 @@ def test_the_starface_contract_in_openapi_is_typed_and_the_running_app_keeps_to_
         "WirePhoneStatus",
         "WireDndStatus",
     }
+
+
+def test_the_module_guide_example_is_what_the_connector_answers(connector: Connector) -> None:
+    """docs/starface-module.md's full exchange, sent as printed, answers as printed."""
+    guide = (REPO_ROOT / "docs" / "starface-module.md").read_text(encoding="utf-8")
+    request = guide.split("POST /starface/v1/events HTTP/1.1", 1)[1]
+    body = json.loads(request[request.index("{") : request.index("\n```")])
+    answer = request.split("HTTP/1.1 200 OK", 1)[1]
+    expected = json.loads(answer[answer.index("{") : answer.index("\n```")].replace("…", P))
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    assert c.results(*body["events"]) == expected["results"]

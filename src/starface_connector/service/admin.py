@@ -40,7 +40,7 @@ class Administration:
         self._clock = clock
 
     def list_parameters(self) -> list[ParameterView]:
-        """The six parameters as stored (a corrupt value is shown as it is stored)."""
+        """The parameters as stored (a corrupt value is shown as it is stored)."""
         with self._uow() as uow:
             stored = uow.parameters.values()
         return [ParameterView(spec, stored.get(spec.name, spec.default)) for spec in SPECS]
