@@ -25,13 +25,11 @@ branch_labels = None
 depends_on = None
 
 COLUMNS: tuple[tuple[str, Callable[[], sa.Column[object]]], ...] = (
-    ("dnd", lambda: sa.Column("dnd", sa.Boolean(), nullable=False, server_default=sa.false())),
+    ("dnd", lambda: sa.Column("dnd", sa.Boolean(), nullable=False, server_default="0")),
     ("dnd_at", lambda: sa.Column("dnd_at", UTCDateTime(), nullable=True)),
     (
         "acd_paused_by_pbx",
-        lambda: sa.Column(
-            "acd_paused_by_pbx", sa.Boolean(), nullable=False, server_default=sa.false()
-        ),
+        lambda: sa.Column("acd_paused_by_pbx", sa.Boolean(), nullable=False, server_default="0"),
     ),
 )
 
