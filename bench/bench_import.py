@@ -1,7 +1,8 @@
 """Benchmark: full import of a simulated STARFACE (10,000 users, 200 groups), then a no-change one.
 
 Run: ``.venv/bin/python -m bench.bench_import [--users 10000 --groups 200 --repeat 5
---database-url URL] [--profile]``. See ``bench/README.md`` for what is measured and why.
+--database-url URL] [--list-unassigned] [--profile]``. See ``bench/README.md`` for what is
+measured and why.
 
 Every repetition gets a fresh database and measures, in this order:
 
@@ -102,6 +103,8 @@ def raw_transfer(rest_url: str) -> tuple[Timing, int, int]:
         requests += 1
         auth = {"authToken": response.json()["token"]}
         get("/users", headers=auth)
+        me = get("/users/me", headers=auth).json()
+        get(f"/permissions/users/{me['id']}", headers=auth)
         permissions = get("/permissions", headers=auth).json()
         admin_id = next(p["id"] for p in permissions if p["permission"] == ADMIN_PERMISSION)
         get(f"/permissions/{admin_id}/users", headers=auth)
@@ -416,11 +419,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="after the measured repetitions, run one more import pair under cProfile",
     )
+    parser.add_argument(
+        "--list-unassigned",
+        action="store_true",
+        help="the simulator lists every user in each group's assignableUsers (assigned: "
+        "false for non-members), as a real PBX probably does",
+    )
     args = parser.parse_args(argv)
 
     env = environment()
     print(
-        f"import benchmark: {args.users} users, {args.groups} groups, {args.repeat} repetitions; "
+        f"import benchmark: {args.users} users, {args.groups} groups, {args.repeat} repetitions"
+        f"{', every user in every group listing' if args.list_unassigned else ''}; "
         f"python {env['python']}, {env['cpus']} CPUs, load {env['loadavg_at_start']}; "
         f"code {env['code']}"
     )
@@ -433,7 +443,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     with (
         ScratchDatabases(args.database_url) as dbs,
-        run_in_thread(create_simulator_app(pbx, login=PBX_LOGIN, password=PBX_PASSWORD)) as sim_url,
+        run_in_thread(
+            create_simulator_app(
+                pbx,
+                login=PBX_LOGIN,
+                password=PBX_PASSWORD,
+                list_unassigned_users=args.list_unassigned,
+            )
+        ) as sim_url,
     ):
         print(f"database: {dbs.describe()}; simulator at {sim_url}/rest")
         # Warm-up, not measured: fills the simulator's render caches and this process's code.
@@ -457,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             "memberships": memberships,
             "repeat": args.repeat,
             "seed": args.seed,
+            "list_unassigned": args.list_unassigned,
             "database": dbs.backend,
             "database_url": dbs.describe(),
             "command": " ".join(
@@ -470,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile_once(dbs, sim_url)
     database = results["config"]["database"]
+    if args.list_unassigned and not args.profile:  # a variant: keep the reference results
+        path = write_results(f"import-{database}-list-unassigned.json", results)
+        print(f"\nresults written to {path} (import.json left as it was)")
+        return 0
     if args.profile:  # a diagnostic run: keep the reference results of plain runs
         path = write_results(f"import-{database}-profile-run.json", results)
         print(f"\nresults written to {path} (import.json left as it was)")

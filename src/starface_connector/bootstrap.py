@@ -8,7 +8,7 @@ commands and the tests take what they need from it; nothing else constructs a se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -67,11 +67,20 @@ def starface_reader(settings: Settings) -> PbxReader | None:
     verify: bool | str = (
         False if settings.starface_insecure else str(settings.starface_ca_bundle or "") or True
     )
+    fingerprint = settings.starface_cert_fingerprint
+    permission = settings.starface_admin_permission
 
     def fetch() -> PbxSnapshot:
         from .starface.client import StarfaceClient
 
-        with StarfaceClient(url, login, password, verify=verify) as client:
+        with StarfaceClient(
+            url,
+            login,
+            password,
+            verify=verify,
+            fingerprint=fingerprint,
+            admin_permission=permission,
+        ) as client:
             return client.fetch_snapshot()
 
     return fetch
@@ -106,7 +115,13 @@ def bootstrap(
         accounts=Accounts(uow, clock, hasher),
         events=EventService(uow, clock, hasher),
         admin=Administration(uow, clock),
-        importer=Importer(uow, clock, hasher),
+        importer=Importer(
+            uow,
+            clock,
+            hasher,
+            max_delete_share=settings.import_max_delete_share,
+            clock_tolerance=timedelta(seconds=settings.import_clock_tolerance_seconds),
+        ),
         views=Views(engine),
         pbx=reader,
     )

@@ -37,7 +37,15 @@ class Settings(BaseSettings):
     starface_password: SecretStr | None = None
     starface_ca_bundle: Path | None = None
     starface_insecure: bool = False
+    #: SHA-256 of the PBX's certificate: trusted alone, instead of a CA (appliances)
+    starface_cert_fingerprint: str | None = None
+    #: ``PermissionInfo.permission`` name of STARFACE's administration permission
+    starface_admin_permission: str = Field(default="administration", min_length=1)
     import_interval_minutes: float = Field(default=15.0, ge=0.1)
+    #: an import that would delete more than this share of the jtel users refuses unasked
+    import_max_delete_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    #: without the PBX's Date header, the snapshot is dated this long before the connector
+    import_clock_tolerance_seconds: float = Field(default=300.0, ge=0.0, le=86400.0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -58,6 +66,24 @@ class Settings(BaseSettings):
             )
         if self.starface_ca_bundle is not None and not self.starface_ca_bundle.is_file():
             raise ConfigurationError(f"CA bundle {self.starface_ca_bundle} does not exist")
+        chosen = [
+            option
+            for option, given in (
+                ("--starface-ca-bundle", self.starface_ca_bundle is not None),
+                ("--starface-cert-fingerprint", self.starface_cert_fingerprint is not None),
+                ("--starface-insecure", self.starface_insecure),
+            )
+            if given
+        ]
+        if len(chosen) > 1:
+            raise ConfigurationError(f"choose one of {' and '.join(chosen)}, not both")
+        if self.starface_cert_fingerprint is not None:
+            digits = self.starface_cert_fingerprint.replace(":", "").replace(" ", "").lower()
+            if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+                raise ConfigurationError(
+                    "--starface-cert-fingerprint must be the certificate's SHA-256: 64 hex "
+                    "digits, e.g. as openssl x509 -noout -fingerprint -sha256 prints it"
+                )
 
 
 def secret(value: SecretStr | None) -> str | None:

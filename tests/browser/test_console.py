@@ -219,7 +219,7 @@ def test_users_list_and_a_users_page_with_history_acd_status_and_password(
     history = page.locator("table tbody tr")
     expect(history.first).to_contain_text("Telephone status changed from Offline to Ringing.")
     expect(history.nth(1)).to_contain_text(
-        "ACD status changed from Logged off to Calls and Media by LOGGED_IN "
+        "ACD status changed from Logged off to Calls and Media after LOGGED_IN "
         f"({P}IgnoreUserStatus is 0)."
     )
     page.get_by_label("ACD status", exact=True).select_option("PAUSE")
@@ -299,7 +299,7 @@ def test_an_invalid_parameter_value_shows_the_error(fresh: Console, page: Page) 
     section.get_by_label("New value").fill("5")
     section.get_by_role("button", name="Save").click()
     expect(section.get_by_role("alert")).to_have_text(
-        f"{P}SessionExpireSeconds must be between 10 and 86400 seconds, not '5'"
+        f"{P}SessionExpireSeconds must be a whole number of seconds from 10 to 86400, not “5”."
     )
     expect(section.get_by_label("New value")).to_have_attribute("aria-invalid", "true")
     expect(page.locator('[data-current="SessionExpireSeconds"]')).to_have_text("300")
@@ -371,10 +371,13 @@ def test_german_and_french_pages(
         page.goto(f"{fresh.url}/events")
         unknown = said(words.REASON[Why.UNKNOWN_USER]).format(login="ghost")
         expect(page.locator("table.log tbody tr").first).to_contain_text(unknown)
-        ignored = said(words.REASON[Why.PHONE_CHANGED]).format(
-            old=said("Offline"), new=said("Idle")
+        changed = said(words.REASON[Why.ACD_CHANGED]).format(
+            old=said("Logged off"),
+            new=calls,
+            status="LOGGED_IN",
+            parameter=f"{P}IgnoreUserStatus",
         )
-        assert ignored  # the sentences are built from translated words too
+        expect(page.locator("table.log")).to_contain_text(changed)  # translated words inside
         shoot(page, f"events-{language}")
         page.goto(f"{fresh.url}/parameters")
         explanation = spec_for("IgnoreUserStatus").explanation.in_language(language)

@@ -51,6 +51,7 @@ PARAMETERS = {
     IGNORE_USER_STATUS: "1",
     SESSION_SECONDS: "300",
     PFX + "UserPasswordSetUID": "1",
+    PFX + "DndPausesAgent": "0",
 }
 
 _script = Path(sys.executable).with_name("starface-connector")

@@ -14,6 +14,7 @@ FLAGS = (
     "IgnoreUserSecurity",
     "IgnoreUserStatus",
     "UserPasswordSetUID",
+    "DndPausesAgent",
 )
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from starface_connector.domain.parameters import DEFAULTS
-from tests.conftest import Connector
+from tests.conftest import REPO_ROOT, Connector
 from tests.integration.helpers import (
     FLAGS,
     P,
@@ -98,6 +98,7 @@ def test_user_update_per_parameters(
         "phoneNumbers": ["+49 30 1001", "1001"],
         "acdStatus": "LOGGED_OFF",
         "phoneStatus": "OFFLINE",
+        "dnd": False,
         "groups": [],
     }
 
@@ -631,7 +632,7 @@ def test_user_update_for_the_reserved_sysadmin_login_is_rejected(connector: Conn
 
 # ---- malformed input -----------------------------------------------------------------------
 
-TYPES = "USER_UPDATE, USER_DELETE, GROUP_UPDATE, USER_STATUS, PHONE_STATUS"
+TYPES = "USER_UPDATE, USER_DELETE, GROUP_UPDATE, USER_STATUS, PHONE_STATUS, DND_STATUS"
 NO_OFFSET = "occurredAt: must be RFC 3339 with an offset, e.g. 2026-11-25T10:00:00Z"
 # (what to change in a valid PHONE_STATUS event, whether its eventId is echoed, the problem)
 MALFORMED_ENVELOPE_FIELDS: list[tuple[dict[str, Any], bool, str]] = [
@@ -652,7 +653,12 @@ MALFORMED_ENVELOPE_FIELDS: list[tuple[dict[str, Any], bool, str]] = [
     ({"type": None}, True, "type is missing"),
     ({"type": "USER_CREATE"}, True, f"type 'USER_CREATE' is not one of {TYPES}"),
     ({"type": "phone_status"}, True, f"type 'phone_status' is not one of {TYPES}"),
-    ({"status": "PAUSE"}, True, "status: Input should be 'IDLE', 'RINGING', 'BUSY' or 'OFFLINE'"),
+    (
+        {"status": "PAUSE"},
+        True,
+        "status: Input should be 'IDLE', 'RINGING', 'BUSY', 'OFFLINE', 'QUEUE_PAUSE', "
+        "'AVAILABLE', 'ACTIVE' or 'UNAVAILABLE'",
+    ),
     ({"login": None}, True, "login: Input should be a valid string"),
     ({"login": ""}, True, "login: String should have at least 1 character"),
     ({"login": 8001}, True, "login: Input should be a valid string"),
@@ -1064,3 +1070,198 @@ def test_a_chunked_body_is_limited_like_a_declared_one(connector: Connector) -> 
     response = connector.http.post(url, content=small(), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["outcome"] == "applied"
+
+
+# ---- the STARFACE module's vocabulary (issue 10, point 11) -----------------------------------
+
+
+def test_phone_status_takes_the_module_states_and_the_log_shows_their_names(
+    connector: Connector,
+) -> None:
+    c = connector
+    assert c.one(c.user_update("4101"))["outcome"] == "applied"
+    for state, status, before in (
+        ("AVAILABLE", "IDLE", "OFFLINE"),
+        ("RINGING", "RINGING", "IDLE"),
+        ("ACTIVE", "BUSY", "RINGING"),
+        ("UNAVAILABLE", "OFFLINE", "BUSY"),
+    ):
+        event = c.phone_status("4101", state)
+        named = "" if state == status else f" (STARFACE {state})"
+        expected = f"telephone status {before} -> {status}{named}"
+        assert c.one(event) == result(event, "applied", expected)
+        assert get_user(c, "4101")["phoneStatus"] == status
+        (logged,) = [e for e in event_log(c, login="4101") if e["eventId"] == event["eventId"]]
+        assert logged["reason"] == expected and logged["type"] == "PHONE_STATUS"
+    bad = c.phone_status("4101", "SLEEPING")
+    assert c.one(bad)["outcome"] == "rejected"
+
+
+def test_queue_pause_pauses_the_agent_and_only_its_own_pause_ends_with_it(
+    connector: Connector,
+) -> None:
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    for login in ("4201", "4202"):
+        c.one(c.user_update(login))
+        c.one(c.user_status(login, "LOGGED_IN"))
+    pause = c.phone_status("4201", "QUEUE_PAUSE")
+    assert c.one(pause) == result(
+        pause,
+        "applied",
+        "telephone status OFFLINE -> QUEUE_PAUSE; "
+        f"ACD status CALLS_AND_MEDIA -> PAUSE (QUEUE_PAUSE; {P}IgnoreUserStatus=0)",
+    )
+    assert (get_user(c, "4201")["acdStatus"], get_user(c, "4201")["phoneStatus"]) == (
+        "PAUSE",
+        "QUEUE_PAUSE",
+    )
+    back = c.phone_status("4201", "AVAILABLE")
+    assert c.one(back)["reason"].endswith(
+        f"ACD status PAUSE -> CALLS_AND_MEDIA (end of QUEUE_PAUSE, which set the pause; "
+        f"{P}IgnoreUserStatus=0)"
+    )
+    assert get_user(c, "4201")["acdStatus"] == "CALLS_AND_MEDIA"
+    # A pause set in jtel stays when the queue pause ends.
+    response = c.admin("PUT", "/api/v1/users/4202/acd-status", json={"acdStatus": "PAUSE"})
+    assert response.status_code == 200, response.text
+    c.one(c.phone_status("4202", "QUEUE_PAUSE"))
+    kept = c.one(c.phone_status("4202", "AVAILABLE"))
+    assert kept["reason"].endswith("ACD status PAUSE kept: already paused in jtel") or kept[
+        "reason"
+    ].endswith("ACD status PAUSE kept: the pause was set in jtel")
+    assert get_user(c, "4202")["acdStatus"] == "PAUSE"
+
+
+def test_dnd_status_is_stored_shown_and_pauses_only_with_its_parameter(
+    connector: Connector,
+) -> None:
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    c.one(c.user_update("4301"))
+    c.one(c.user_status("4301", "LOGGED_IN"))
+    assert get_user(c, "4301")["dnd"] is False
+    on = c.next_event("DND_STATUS", login="4301", enabled=True)
+    assert c.one(on) == result(
+        on, "applied", f"do-not-disturb on; ACD status not changed ({P}DndPausesAgent=0)"
+    )
+    assert (get_user(c, "4301")["dnd"], get_user(c, "4301")["acdStatus"]) == (
+        True,
+        "CALLS_AND_MEDIA",
+    )
+    assert [e["type"] for e in event_log(c, type="DND_STATUS")] == ["DND_STATUS"]
+    c.set_param("DndPausesAgent", "1")
+    c.one(c.next_event("DND_STATUS", login="4301", enabled=False))
+    c.one(c.next_event("DND_STATUS", login="4301", enabled=True))
+    assert get_user(c, "4301")["acdStatus"] == "PAUSE"
+    c.one(c.next_event("DND_STATUS", login="4301", enabled=False))
+    assert (get_user(c, "4301")["dnd"], get_user(c, "4301")["acdStatus"]) == (
+        False,
+        "CALLS_AND_MEDIA",
+    )
+
+
+def test_a_resync_is_applied_with_no_change_and_a_newer_event_still_wins(
+    connector: Connector,
+) -> None:
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    c.one(c.user_update("4401"))
+    c.one(c.user_status("4401", "LOGGED_IN"))
+    busy = c.phone_status("4401", "BUSY")
+    c.one(busy)
+    same = {**c.phone_status("4401", "ACTIVE"), "resync": True}
+    assert c.one(same) == result(
+        same, "applied", "resync; no change: already BUSY (STARFACE ACTIVE)"
+    )
+    login = {**c.user_status("4401", "LOGGED_IN"), "resync": True}
+    assert c.one(login)["reason"].startswith("resync; no change: already CALLS_AND_MEDIA")
+    newer = c.phone_status("4401", "IDLE")
+    c.one(newer)
+    late = {**c.phone_status("4401", "BUSY", at=at(0)), "resync": True}
+    assert c.one(late)["outcome"] == "stale"
+    assert get_user(c, "4401")["phoneStatus"] == "IDLE"
+
+
+# ---- the contract in /openapi.json (issue 10, point 12) --------------------------------------
+
+
+def test_the_starface_contract_in_openapi_is_typed_and_the_running_app_keeps_to_it(
+    connector: Connector,
+) -> None:
+    from openapi_core import OpenAPI
+
+    from tests.conftest_starface import Exchange, _SpecRequest, _SpecResponse
+
+    c = connector
+    document = c.http.get(f"{c.url}/openapi.json").json()
+    spec = OpenAPI.from_dict(document)
+
+    def exchange(method: str, path: str, body: Any | None, headers: dict[str, str]) -> Exchange:
+        response = c.http.request(method, f"{c.url}{path}", json=body, headers=headers)
+        return Exchange(
+            method,
+            path,
+            "",
+            {"content-type": "application/json", **headers},
+            b"" if body is None else json.dumps(body).encode(),
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content,
+        )
+
+    def check(ex: Exchange, *, request: bool = True) -> None:
+        if request:
+            spec.validate_request(_SpecRequest(ex))
+        spec.validate_response(_SpecRequest(ex), _SpecResponse(ex))
+
+    session = exchange("POST", "/starface/v1/session", {"login": "starface-module",
+                       "password": "module-secret-for-tests"}, {})  # fmt: skip
+    check(session)
+    sid = {"X-Session-Id": json.loads(session.response_body)["sessionId"]}
+    every_type = [
+        c.user_update("4501"),
+        c.group_update(45, "Vertrieb", ["4501"]),
+        c.user_status("4501", "LOGGED_IN"),
+        c.phone_status("4501", "AVAILABLE"),
+        {**c.phone_status("4501", "QUEUE_PAUSE"), "resync": True},
+        c.next_event("DND_STATUS", login="4501", enabled=True),
+        c.user_delete("4501"),
+    ]
+    sent = exchange("POST", "/starface/v1/events", {"events": every_type}, sid)
+    check(sent)
+    outcomes = [r["outcome"] for r in json.loads(sent.response_body)["results"]]
+    assert outcomes[0] == "applied" and len(outcomes) == len(every_type)
+    empty = exchange("POST", "/starface/v1/events", {"events": []}, sid)
+    assert empty.status == 422
+    check(empty, request=False)  # the request breaks the schema; the 422 is as documented
+    check(exchange("POST", "/starface/v1/events", {"events": every_type[:1]}, {}))  # 401
+    check(exchange("DELETE", "/starface/v1/session", None, sid))
+    # The schema is typed: an event the contract does not know fails it.
+    wrong = {**c.phone_status("4501", "SLEEPING")}
+    bad = Exchange("POST", "/starface/v1/events", "", {"content-type": "application/json", **sid},
+                   json.dumps({"events": [wrong]}).encode())  # fmt: skip
+    with pytest.raises(Exception, match=r"SLEEPING|not valid"):
+        spec.validate_request(_SpecRequest(bad))
+    events_schema = document["components"]["schemas"]["EventBatch"]["properties"]["events"]
+    kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in events_schema["items"]["oneOf"]}
+    assert kinds == {
+        "WireUserUpdate",
+        "WireUserDelete",
+        "WireGroupUpdate",
+        "WireUserStatus",
+        "WirePhoneStatus",
+        "WireDndStatus",
+    }
+
+
+def test_the_module_guide_example_is_what_the_connector_answers(connector: Connector) -> None:
+    """docs/starface-module.md's full exchange, sent as printed, answers as printed."""
+    guide = (REPO_ROOT / "docs" / "starface-module.md").read_text(encoding="utf-8")
+    request = guide.split("POST /starface/v1/events HTTP/1.1", 1)[1]
+    body = json.loads(request[request.index("{") : request.index("\n```")])
+    answer = request.split("HTTP/1.1 200 OK", 1)[1]
+    expected = json.loads(answer[answer.index("{") : answer.index("\n```")].replace("…", P))
+    c = connector
+    c.set_param("IgnoreUserStatus", "0")
+    assert c.results(*body["events"]) == expected["results"]

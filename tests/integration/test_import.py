@@ -15,6 +15,7 @@ are asserted explicitly where it matters.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -34,6 +35,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from starface_connector.api.app import create_app
 from starface_connector.bootstrap import Container
+from starface_connector.domain.model import Profile, UserUpdate
 from starface_connector.domain.pbx import PbxSnapshot, PbxUser
 from starface_connector.service.errors import ImportBusy, ImportRefused
 from starface_connector.service.importer import Importer, ImportReport
@@ -47,7 +49,7 @@ from starface_connector.simulation import (
 from starface_connector.starface.client import StarfaceClient
 from starface_connector.starface.errors import StarfaceUnreachable
 from starface_connector.storage.tables import Base, EventLogRow, ImportRunRow, UserRow
-from tests.conftest import Connector, open_container, reset, settings_for
+from tests.conftest import Connector, MovableClock, open_container, reset, settings_for
 
 P = "Portal.WebServices.Starface."
 ADMIN_IGNORED = f"{P}IgnoreUserSecurity"
@@ -740,7 +742,10 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     make_jtel: Callable[..., Connector],
 ) -> None:
     sim = simulator(users=20, groups=2, seed=32)
-    run_import(db, sim)
+    # The first snapshot a minute old: the PBX dates snapshots by its Date header, to the
+    # second, so a live event between two imports needs room between their stamps.
+    a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    db.importer.run(lambda: replace(sim.fetch(), taken_at=a_minute_ago))
     snapshot = sim.pbx.snapshot()
     newer, older = snapshot.users[0], snapshot.users[1]
     c = make_jtel()
@@ -760,7 +765,7 @@ def test_live_events_newer_than_the_snapshot_are_never_overwritten(
     # Newer than any snapshot the next import can take: the PBX's old email is stale.
     live_update(newer, "live@example.org", datetime.now(UTC) + timedelta(hours=1))
     # Newer than the first import but older than the next snapshot: the PBX wins.
-    live_update(older, "older@example.org", datetime.now(UTC))
+    live_update(older, "older@example.org", datetime.now(UTC) - timedelta(seconds=30))
     mark = max_log_id(engine)
 
     report = run_import(db, sim)
@@ -1145,3 +1150,203 @@ def test_cli_unreachable_pbx_is_one_clear_line(sqlite_file: tuple[str, Container
     line = _one_error_line(done)
     assert "127.0.0.1:1" in line and "unreachable" in line
     assert jtel_users(engine) == {}
+
+
+# ---- issue 10: safe against a real STARFACE --------------------------------------------------
+
+
+def test_an_account_without_the_administration_right_deletes_nobody(
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
+) -> None:
+    sim = simulator(users=30, groups=3, seed=61)
+    set_params(db, IgnoreUserDeletes="0", IgnoreGroupUpdate="0")
+    run_import(db, sim)
+    sim.control.account_admin = False  # GET /users now lists every second user
+    visible = sim.pbx.snapshot().users[::2]
+    sim.pbx.update_user(visible[0].id, email="sichtbar@example.org")
+    groups_before = db_groups(db)
+
+    report = run_import(db, sim)
+
+    assert report.deleted == [] and len(jtel_users(engine)) == 30
+    assert report.updated == [visible[0].login]  # creates and updates still happen
+    assert report.deletes_withheld == (
+        f"the REST account {PBX_LOGIN!r} lacks the 'administration' permission, so STARFACE "
+        "may list only some users"
+    )
+    assert report.partial and report.as_json()["partial"] is True
+    # Groups with members the account cannot see are kept as they are, not emptied.
+    assert db_groups(db) == groups_before
+    assert import_runs(engine)[-1]["status"] == "partial"
+
+
+def test_a_mass_delete_is_refused_then_allowed_when_asked(
+    engine: Engine,
+    db: Container,
+    simulator: Callable[..., Sim],
+    make_jtel: Callable[..., Connector],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = simulator(users=30, groups=2, seed=62)
+    set_params(db, IgnoreUserDeletes="0")
+    run_import(db, sim)
+    gone = sorted(u.login for u in sim.pbx.snapshot().users[:4])  # 4 of 30: over 10 %
+    for login in gone:
+        sim.pbx.delete_user(sim.id_of(login))
+    before = dump(engine, BOOKKEEPING | {"sessions"})
+    refusal = "the import would delete 4 of 30 jtel users, more than 10%"
+
+    with pytest.raises(ImportRefused) as caught:
+        run_import(db, sim)
+    assert str(caught.value) == (
+        f"{refusal} (STARFACE_CONNECTOR_IMPORT_MAX_DELETE_SHARE); nothing was changed. If "
+        "that is right, run it with --allow-mass-delete (API: allowMassDelete=true)"
+    )
+    dry = run_import(db, sim, dry_run=True)  # a dry run shows it instead of refusing
+    assert dry.deleted == gone and dry.refusal.startswith(refusal)
+    # Scheduled runs never pass the flag: refused, logged, nothing deleted.
+    with caplog.at_level(logging.WARNING, logger="starface_connector.import"):
+        ImportScheduler(db.importer, sim.fetch, 3600).run_once()
+    assert f"scheduled import failed: {refusal}" in caplog.text
+    c = make_jtel(sim.fetch)
+    response = c.admin("POST", "/api/v1/import")
+    assert response.status_code == 409 and response.json()["detail"].startswith(refusal)
+    assert dump(engine, BOOKKEEPING | {"sessions"}) == before
+
+    response = c.admin("POST", "/api/v1/import", params={"allowMassDelete": "true"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["users"]["deleted"] == gone
+    assert sorted(jtel_users(engine)) == sorted(u.login for u in sim.pbx.snapshot().users)
+
+
+def test_unreadable_records_are_skipped_reported_and_their_users_never_deleted(
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
+) -> None:
+    sim = simulator(users=30, groups=2, seed=63)
+    set_params(db, IgnoreUserDeletes="0")
+    run_import(db, sim)
+    users = sim.pbx.snapshot().users
+    odd, changed = users[0], users[1]
+    sim.control.broken_users = {odd.id: {"email": ["not", "text"]}}
+    sim.pbx.update_user(changed.id, family_name="Weiterhin-Importiert")
+    sim.pbx.delete_user(users[2].id)  # a real deletion is still followed
+
+    report = run_import(db, sim)
+
+    assert report.skipped == [
+        {"kind": "user", "id": odd.id, "login": odd.login, "reason": "email is list, not text"}
+    ]
+    assert report.partial and report.deleted == [users[2].login]
+    assert report.updated == [changed.login]
+    assert odd.login in jtel_users(engine)  # skipped, so never deleted
+    assert import_runs(engine)[-1]["status"] == "partial"
+    # Without a readable Login-ID, any jtel user could be that record: nobody is deleted.
+    sim.control.broken_users = {users[3].id: {"login": None}}
+    sim.pbx.delete_user(users[4].id)
+    report = run_import(db, sim)
+    assert report.deleted == [] and users[4].login in jtel_users(engine)
+    assert report.deletes_withheld.startswith("1 user record(s) without a readable Login-ID")
+
+
+def test_imports_are_dated_by_the_pbx_clock_so_a_later_starface_change_applies(
+    engine: Engine,
+    db: Container,
+    simulator: Callable[..., Sim],
+    make_jtel: Callable[..., Connector],
+    clock: MovableClock,
+) -> None:
+    sim = simulator(users=10, groups=1, seed=64)
+    clock.advance(120)  # the connector's clock runs two minutes ahead of the PBX
+    report = run_import(db, sim)
+    pbx_now = datetime.now(UTC)
+    assert abs((report.taken_at - pbx_now).total_seconds()) < 5  # the PBX's time, not ours
+    user = sim.pbx.snapshot().users[0]
+    c = make_jtel()
+    event = c.user_update(
+        user.login,
+        at=pbx_now + timedelta(seconds=30),  # made in STARFACE 30 s after the import
+        firstName="Geändert",
+        familyName=user.family_name,
+        email=user.email,
+        language=user.language,
+        phoneNumbers=list(user.phone_numbers),
+    )
+    result = c.one(event)
+    assert result["outcome"] == "applied", result
+    assert jtel_users(engine)[user.login]["first_name"] == "Geändert"
+
+
+def test_the_ignored_count_of_an_admin_under_ignore_user_security_is_the_same_every_time(
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
+) -> None:
+    sim = simulator(users=12, groups=1, seed=65)
+    admins = admins_in(sim)
+    assert admins > 0
+    first, second = run_import(db, sim), run_import(db, sim)
+    assert first.created and not second.changes
+    assert first.ignored[ADMIN_IGNORED] == second.ignored[ADMIN_IGNORED] == admins
+
+
+def test_a_live_event_committed_between_plan_and_write_wins_on_every_database(
+    engine: Engine, db: Container, simulator: Callable[..., Sim]
+) -> None:
+    """The import's fallback: a writer between its plan and its write makes it decide again
+    in chunks against fresh state, so the newer live change stays."""
+    sim = simulator(users=20, groups=2, seed=66)
+    run_import(db, sim)
+    users = sim.pbx.snapshot().users
+    for user in users[:3]:
+        sim.pbx.update_user(user.id, first_name="Importiert")
+    target = users[0]
+    live = UserUpdate(
+        "live-between",
+        datetime.now(UTC) + timedelta(minutes=10),
+        target.login,
+        Profile("Live", target.family_name, target.email, target.language, target.phone_numbers),
+        False,
+    )
+    importer = another_importer(db)
+    committed: list[Any] = []
+    importer.on_planned = lambda: committed.extend(db.events.apply_batch([live]))
+
+    report = importer.run(sim.fetch)
+
+    assert [r.outcome.value for r in committed] == ["applied"]
+    assert report.stale == [target.login]
+    assert sorted(report.updated) == sorted(u.login for u in users[1:3])
+    after = jtel_users(engine)
+    assert after[target.login]["first_name"] == "Live"
+    assert {after[u.login]["first_name"] for u in users[1:3]} == {"Importiert"}
+
+
+def test_cli_exit_status_3_for_a_partial_import_and_refusals_in_one_line(
+    simulator: Callable[..., Sim], sqlite_file: tuple[str, Container]
+) -> None:
+    url, container = sqlite_file
+    sim = simulator(users=20, groups=2, seed=67)
+    set_params(container, IgnoreUserDeletes="0")
+    run_import(container, sim)
+    container.engine.dispose()
+    pbx_args = [
+        "--starface-url", sim.url, "--starface-login", PBX_LOGIN,
+        "--starface-password", PBX_PASSWORD, "--database-url", url,
+    ]  # fmt: skip
+    odd = sim.pbx.snapshot().users[0]
+    sim.control.broken_users = {odd.id: {"firstName": 7}}
+
+    done = run_cli(*pbx_args)
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"skipped user {odd.id} ({odd.login}): firstName is int, not text" in done.stdout
+    assert "partial import (exit status 3)" in done.stdout
+    sim.control.broken_users = {}
+    for user in sim.pbx.snapshot().users[:5]:
+        sim.pbx.delete_user(user.id)
+    line = _one_error_line(run_cli(*pbx_args))
+    assert "would delete 5 of 20 jtel users" in line and "--allow-mass-delete" in line
+    done = run_cli(*pbx_args, "--allow-mass-delete")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert table_row(done.stdout, "deleted") == [5]
+    line = _one_error_line(run_cli(*pbx_args, "--starface-admin-permission", "Chef"))
+    assert "offers no permission named 'Chef'" in line and "administration" in line

@@ -110,6 +110,7 @@ def test_a_plain_agent_may_only_read_itself_and_set_its_own_acd_status(
         "1",
         "300",
         "1",
+        "0",
     ]
     me = c.as_token(token, "GET", "/api/v1/me")
     assert me.status_code == 200, me.text
@@ -241,6 +242,7 @@ def test_get_user_answers_the_whole_record_or_404(connector: Connector) -> None:
         "phoneNumbers",
         "acdStatus",
         "phoneStatus",
+        "dnd",
         "groups",
         "createdAt",
         "updatedAt",
@@ -255,6 +257,7 @@ def test_get_user_answers_the_whole_record_or_404(connector: Connector) -> None:
         "phoneNumbers": ["+49 30 1001"],
         "acdStatus": "LOGGED_OFF",
         "phoneStatus": "RINGING",
+        "dnd": False,
         "groups": ["g1", "g2"],
     }
     assert user["createdAt"] <= user["updatedAt"]
@@ -359,6 +362,7 @@ STANDARD = {
     f"{P}IgnoreUserStatus": "1",
     f"{P}SessionExpireSeconds": "300",
     f"{P}UserPasswordSetUID": "1",
+    f"{P}DndPausesAgent": "0",
 }
 
 

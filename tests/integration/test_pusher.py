@@ -23,6 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from starface_connector.api.app import create_app
+from starface_connector.bootstrap import Container
 from starface_connector.serving import run_in_thread
 from starface_connector.simulation import EventPusher, PushError, SimulatedPbx
 from tests.conftest import MODULE_LOGIN, MODULE_PASSWORD, Connector, MovableClock, reset
@@ -390,3 +392,35 @@ def test_unreachable_connector_keeps_events_until_stopped(pushers: list[EventPus
     assert all(c / 2 <= w <= c for w, c in zip(clock.waits[:3], ceilings, strict=True))
     assert pusher.error is None
     assert pusher.sent == 0 and pusher.unsent == 6
+
+
+def test_after_the_connector_was_down_a_resync_brings_every_agent_to_the_pbx_state(
+    conn: Connector, container: Container, pbx: SimulatedPbx, pushers: list[EventPusher]
+) -> None:
+    """Issue 10: a LOGGED_OUT missed while the connector was down is corrected by the resync
+    the module sends when it can deliver again, not only by that agent's next event."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with run_in_thread(create_app(container), port=port) as url:
+        pusher = make_pusher(pushers, url, pbx, rate=40.0, batch_interval=0.1)
+        pusher.push_initial()
+        pusher.run(threading.Event(), duration=1.0)
+        assert pusher.unsent == 0
+    before = dict(pusher.login_states())
+    # The connector is down; the PBX goes on, and the module drops what it cannot deliver.
+    pusher.generate(400)
+    assert pusher.unsent > 0 and pusher.login_states() != before
+    pusher.drop_unsent()
+    with run_in_thread(create_app(container), port=port) as url:
+        pusher.flush()
+    assert pusher.resyncs == 1 and pusher.unsent == 0
+    assert not set(pusher.outcomes) & {"rejected", "duplicate", "stale"}, pusher.outcomes
+    users = all_users(conn)
+    phones, logins = pusher.phone_states(), pusher.login_states()
+    assert sorted(users) == sorted(phones)
+    for uid, user in users.items():
+        assert user["phoneStatus"] == phones[uid], uid
+        assert user["acdStatus"] == ACD_FOR_LOGIN[logins[uid]], uid
+    resynced = [e for e in event_log(conn) if e["reason"].startswith("resync")]
+    assert len(resynced) == 2 * len(users)

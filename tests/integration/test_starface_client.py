@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import logging
-import shutil
 import socket
-import subprocess
+import ssl
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from starface_connector.serving import run_in_thread
 from starface_connector.simulation import SimulatedPbx, create_simulator_app
-from starface_connector.starface.client import StarfaceClient, compute_secret
+from starface_connector.simulation.control import Fault
+from starface_connector.starface.client import StarfaceClient, compute_secret, dialable
 from starface_connector.starface.errors import (
     StarfaceAuthError,
     StarfaceError,
@@ -239,8 +246,16 @@ def test_snapshot_matches_the_pbx_state(make_sim: Any) -> None:
     assert {u.id for u in snapshot.users if u.admin} == sim.pbx.admin_ids() != set()
     by_id = {u.id: u for u in snapshot.users}
     with helpers.raw_session(sim) as http:
-        # The per-user endpoint (number ids only) must agree with the bulk derivation.
-        numbers = {n["id"]: n["number"] for n in http.get("/phonenumbers").json()}
+        # The per-user endpoint (number ids only) must agree with the bulk derivation; an
+        # external number is dialable in full: "+" country, area, the number itself.
+        numbers = {
+            n["id"]: (
+                f"+{n['nationalPrefix']} {n['localPrefix']} {n['number']}"
+                if n["type"] == "EXTERNAL" and n.get("nationalPrefix")
+                else n["number"]
+            )
+            for n in http.get("/phonenumbers").json()
+        }
         for user_id in list(by_id)[:15]:
             path = f"/users/{user_id}/phonenumberconfig/phonenumbers/"
             assignments = http.get(path).json()
@@ -270,6 +285,9 @@ def test_snapshot_uses_no_per_user_requests_and_bounded_concurrency(make_sim: An
         "GET /permissions": 1,
         "GET /permissions/{permissionId}/users": 1,
         "GET /phonenumbers": 1,
+        # the REST account's own rights (issue 10: deletes only from a complete list)
+        "GET /users/me": 1,
+        "GET /permissions/users/{userId}": 1,
         "DELETE /login": 1,
     }
     assert 2 <= sim.control.max_in_flight <= 4
@@ -333,25 +351,8 @@ def test_pbx_changes_show_up_in_the_next_snapshot(make_sim: Any) -> None:
 # --------------------------------------------------------------------------- TLS
 
 
-@pytest.fixture(scope="module")
-def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(cert), str(key)
-
-
-def test_tls_is_verified_by_default_and_accepts_a_ca_bundle(
-    self_signed_cert: tuple[str, str],
-) -> None:
-    cert, key = self_signed_cert
+def test_tls_is_verified_by_default_and_accepts_a_ca_bundle(tmp_path: Path) -> None:
+    bundle, cert, key, _ = appliance_certificate(tmp_path)
     pbx = SimulatedPbx.generate(10, 1)
     app = create_simulator_app(pbx, password="pw")
     with run_in_thread(app, ssl_certfile=cert, ssl_keyfile=key) as url:
@@ -361,7 +362,7 @@ def test_tls_is_verified_by_default_and_accepts_a_ca_bundle(
                 client.users()
             assert "\n" not in str(caught.value)
         assert app.state.control.requests["GET /login"] == 0  # no retries on bad certificates
-        with StarfaceClient(url, "admin", "pw", verify=cert) as client:
+        with StarfaceClient(url, "admin", "pw", verify=bundle) as client:
             assert len(client.users()) == 10
 
 
@@ -378,3 +379,307 @@ def test_fetch_snapshot_of_10k_users_and_200_groups_never_asks_per_user() -> Non
     assert snapshot == pbx.snapshot()
     requests = sum(app.state.control.requests.values())
     assert requests <= 200 + 10, app.state.control.requests
+
+
+# --------------------------------------------------------------------------- issue 10
+# A real STARFACE, read against its specification: rights, numbers, errors, records, TLS.
+
+
+def test_an_account_without_the_admin_right_is_told_apart_and_its_list_marked_incomplete(
+    make_sim: Any,
+) -> None:
+    sim = make_sim(users=20, groups=2)
+    with fast_client(sim) as client:
+        full = client.fetch_snapshot()
+        sim.control.account_admin = False
+        partial = client.fetch_snapshot()
+    assert full.incomplete == "" and len(full.users) == 20
+    assert len(partial.users) == 10  # what the account "can access"
+    assert partial.incomplete == (
+        "the REST account 'admin' lacks the 'administration' permission, so STARFACE may "
+        "list only some users"
+    )
+    assert partial.why_no_deletes == partial.incomplete
+
+
+def test_the_admin_permission_is_configurable_and_a_missing_one_names_those_offered(
+    make_sim: Any,
+) -> None:
+    sim = make_sim(users=20, groups=1)
+    with fast_client(sim, admin_permission="Administration") as client:
+        assert {u.id for u in client.fetch_snapshot().users if u.admin} == sim.pbx.admin_ids()
+    with (
+        fast_client(sim, admin_permission="Admin-Rechte") as client,
+        pytest.raises(StarfaceProtocolError) as caught,
+    ):
+        client.fetch_snapshot()
+    assert str(caught.value) == (
+        "STARFACE offers no permission named 'Admin-Rechte', so administrators cannot be "
+        "determined; it offers: callList, phoneBook, fax, voicemail, ucc, conference, "
+        "administration, ifmc (choose one with --starface-admin-permission)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"type": "INTERNAL", "number": "20001"}, "20001"),
+        (
+            {
+                "type": "EXTERNAL",
+                "number": "5551001",
+                "exitCode": "00",
+                "nationalPrefix": "49",
+                "localPrefix": "721",
+            },
+            "+49 721 5551001",
+        ),
+        (
+            {"type": "EXTERNAL", "number": "99", "nationalPrefix": "0049", "localPrefix": "0721"},
+            "+49 721 99",
+        ),
+        (
+            {"type": "EXTERNAL", "number": "5551", "exitCode": "0", "localPrefix": "721"},
+            "0 721 5551",
+        ),
+        ({"type": "EXTERNAL", "number": "+4972199"}, "+4972199"),
+    ],
+)
+def test_a_phone_number_is_dialable_from_its_parts(item: dict[str, Any], expected: str) -> None:
+    assert dialable({"id": 1, **item}) == expected
+
+
+def test_external_numbers_reach_jtel_in_full_and_extensions_stay(make_sim: Any) -> None:
+    sim = make_sim(users=3, groups=0)
+    user_id = sim.pbx.user_ids()[0]
+    sim.pbx.update_user(user_id, phone_numbers=["20001", "5551001", "+33 1 4020"])
+    with helpers.raw_session(sim) as http:
+        raw = {n["number"]: n for n in http.get("/phonenumbers").json()}
+    # The spec's parts: exit code, country, area, the number itself.
+    assert {k: raw["5551001"].get(k) for k in ("exitCode", "nationalPrefix", "localPrefix")} == {
+        "exitCode": "00",
+        "nationalPrefix": "49",
+        "localPrefix": "721",
+    }
+    with fast_client(sim) as client:
+        user = next(u for u in client.fetch_snapshot().users if u.id == user_id)
+    assert user.phone_numbers == ("+33 1 4020", "+49 721 5551001", "20001")
+
+
+def test_a_group_deleted_while_it_is_read_is_left_out_and_reported(make_sim: Any) -> None:
+    sim = make_sim(users=20, groups=4)
+    doomed = sim.pbx.group_ids()[-1]
+
+    def delete_at_the_first_details(key: str) -> None:
+        if key == "GET /groups/{groupid}" and doomed in sim.pbx.group_ids():
+            sim.pbx.delete_group(doomed)
+
+    sim.control.on_request = delete_at_the_first_details
+    with fast_client(sim) as client:
+        snapshot = client.fetch_snapshot()
+    assert snapshot.groups_gone == (doomed,)
+    assert snapshot.skipped == ()
+    assert [g.id for g in snapshot.groups] == sim.pbx.group_ids()
+    assert sim.calls("GET /groups/{groupid}") == 4  # the 500 was not retried
+    assert sim.calls("GET /groups") == 2  # the list, read again after the 500
+
+
+def test_a_group_that_answers_500_but_still_exists_is_skipped_with_the_pbx_message(
+    make_sim: Any,
+) -> None:
+    sim = make_sim(users=20, groups=3)
+    sim.control.fail_next(Fault(500, "GET /groups/{groupid}", message="database locked"))
+    with fast_client(sim) as client:
+        snapshot = client.fetch_snapshot()
+    (skipped,) = snapshot.skipped
+    assert skipped.kind == "group" and skipped.id in sim.pbx.group_ids()
+    assert skipped.reason == (
+        f"GET /groups/{skipped.id} answered HTTP 500: database locked 500 (code INTERNAL_ERROR)"
+    )
+    assert len(snapshot.groups) == 2 and snapshot.groups_gone == ()
+
+
+@pytest.mark.parametrize(
+    ("fault", "attempts", "outcome"),
+    [
+        (Fault(500, "GET /users"), 1, "HTTP 500: simulated fault 500 (code INTERNAL_ERROR)"),
+        (Fault(429, "GET /users"), 1, "unexpected HTTP 429"),
+        (Fault(503, "GET /users"), 2, None),
+        (Fault(429, "GET /users", retry_after="0"), 2, None),
+    ],
+    ids=["500-permanent", "429-without-retry-after", "503-retried", "429-retry-after"],
+)
+def test_only_what_can_pass_on_retry_is_retried(
+    make_sim: Any, fault: Fault, attempts: int, outcome: str | None
+) -> None:
+    sim = make_sim(users=5, groups=0)
+    sim.control.fail_next(fault)
+    with fast_client(sim) as client:
+        if outcome is None:
+            assert len(client.users()) == 5
+        else:
+            with pytest.raises(StarfaceError) as caught:
+                client.users()
+            assert outcome in str(caught.value) and "\n" not in str(caught.value)
+    assert sim.calls("GET /users") == attempts
+
+
+def test_tokens_expire_after_four_hours_and_the_client_logs_in_again() -> None:
+    now = [1000.0]
+    app = create_simulator_app(SimulatedPbx.generate(3, 0), password="pw", monotonic=lambda: now[0])
+    with run_in_thread(app) as url, StarfaceClient(url, "admin", "pw", backoff_base=0.001) as c:
+        template = httpx.get(url + "/rest/login").json()
+        assert template["secret"] is None and template["loginType"] == "Internal"
+        c.users()
+        now[0] += 4 * 3600 - 1
+        c.users()
+        assert app.state.control.logins_succeeded == 1
+        now[0] += 1  # four hours after the login: the token is gone
+        assert len(c.users()) == 3
+        assert app.state.control.logins_succeeded == 2
+
+
+def test_unreadable_user_records_are_skipped_and_the_rest_is_read(make_sim: Any) -> None:
+    sim = make_sim(users=12, groups=2)
+    ids = sim.pbx.user_ids()
+    nameless, strange, empty = ids[0], ids[1], ids[2]
+    sim.pbx.set_group_members(sim.pbx.group_ids()[0], [nameless, ids[5]])
+    sim.pbx.set_group_members(sim.pbx.group_ids()[1], [strange, ids[6]])
+    sim.control.broken_users = {
+        nameless: {"login": None},
+        strange: {"firstName": 42},
+        empty: {"email": None, "language": None},
+    }
+    with fast_client(sim) as client:
+        snapshot = client.fetch_snapshot()
+    by_id = {u.id: u for u in snapshot.users}
+    assert sorted(by_id) == sorted(set(ids) - {nameless, strange})
+    assert (by_id[empty].email, by_id[empty].language) == ("", "")
+    login = sim.pbx.snapshot().users[1].login
+    assert [(r.kind, r.id, r.login, r.reason) for r in snapshot.skipped] == [
+        ("user", nameless, None, "no Login-ID"),
+        ("user", strange, login, "firstName is int, not text"),
+        ("group", sim.pbx.group_ids()[0], None, f"member {nameless} is a user record that "
+         "could not be read"),
+    ]  # fmt: skip
+    # A member whose login is known stays a member; one whose login is not keeps the group.
+    (kept,) = snapshot.groups
+    assert login in kept.member_logins
+    assert snapshot.why_no_deletes.startswith("1 user record(s) without a readable Login-ID")
+    assert snapshot.kept_logins == {login}
+
+
+@pytest.mark.parametrize("login_type", ["INTERNAL", "internal", "Internal"])
+def test_login_type_is_matched_whatever_its_case(login_type: str) -> None:
+    app = create_simulator_app(SimulatedPbx.generate(3, 0), password="pw", login_type=login_type)
+    with run_in_thread(app) as url, StarfaceClient(url, "admin", "pw") as client:
+        assert len(client.users()) == 3
+    assert compute_secret("ACTIVE_DIRECTORY", "1", "n", "p") == compute_secret(
+        "ActiveDirectory", "1", "n", "p"
+    )
+
+
+# --------------------------------------------------------------------------- TLS for appliances
+
+
+def appliance_certificate(folder: Path) -> tuple[str, str, str, str]:
+    """A certificate as appliances make their own: a self-made CA whose BasicConstraints are
+    not critical signs the PBX's certificate, which has no key identifiers. Python 3.13's
+    strict X.509 checks refuse it ("Missing Authority Key Identifier"). Returns (CA bundle,
+    certificate file, key file, SHA-256 fingerprint of the certificate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "STARFACE appliance CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "starface.local")])
+    now = datetime.now(UTC)
+
+    def builder(subject: x509.Name, public: Any) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+        )
+
+    ca = (
+        builder(ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    cert = (
+        builder(name, key.public_key())
+        .add_extension(x509.SubjectAlternativeName([address]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    bundle, cert_file, key_file = folder / "ca.pem", folder / "pbx.pem", folder / "pbx.key"
+    bundle.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    return str(bundle), str(cert_file), str(key_file), fingerprint
+
+
+@pytest.fixture
+def python_3_13_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.13's default: ``create_default_context(cafile=...)`` verifies strictly. On
+    older Pythons the same default is set here, so the test means the same everywhere."""
+    if sys.version_info >= (3, 13):
+        return
+    original = ssl.create_default_context
+
+    def strict(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = original(*args, **kwargs)
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", strict)
+
+
+def test_a_ca_bundle_verifies_an_appliance_certificate_under_strict_defaults(
+    tmp_path: Path, python_3_13_tls: None
+) -> None:
+    bundle, cert, key, _ = appliance_certificate(tmp_path)
+    strict = ssl.create_default_context(cafile=bundle)
+    assert strict.verify_flags & ssl.VERIFY_X509_STRICT  # what Python 3.13 does by default
+    app = create_simulator_app(SimulatedPbx.generate(4, 0), password="pw")
+    with run_in_thread(app, ssl_certfile=cert, ssl_keyfile=key) as url:
+        with pytest.raises(httpx.ConnectError, match="Authority Key Identifier"):
+            httpx.get(url + "/rest/login", verify=strict)  # the strict default refuses it ...
+        with StarfaceClient(url, "admin", "pw", verify=bundle) as client:
+            assert len(client.users()) == 4  # ... the connector, given the bundle, does not
+        with StarfaceClient(url, "admin", "pw", backoff_base=0.001) as client:
+            with pytest.raises(StarfaceUnreachable, match="certificate") as caught:
+                client.users()  # still verified by default, against the system CAs
+            assert "--starface-cert-fingerprint" in str(caught.value)
+
+
+def test_a_pinned_fingerprint_trusts_exactly_that_certificate(tmp_path: Path) -> None:
+    _, cert, key, fingerprint = appliance_certificate(tmp_path)
+    other = appliance_certificate(tmp_path / "other")[3]
+    app = create_simulator_app(SimulatedPbx.generate(4, 0), password="pw")
+    with run_in_thread(app, ssl_certfile=cert, ssl_keyfile=key) as url:
+        with StarfaceClient(url, "admin", "pw", fingerprint=fingerprint) as client:
+            assert len(client.users()) == 4
+        logins = app.state.control.requests["GET /login"]
+        with (
+            StarfaceClient(url, "admin", "pw", fingerprint=other, backoff_base=0.001) as client,
+            pytest.raises(StarfaceUnreachable) as caught,
+        ):
+            client.users()
+        message = str(caught.value)
+        assert "\n" not in message and "is not the pinned" in message
+        assert other.replace(":", "").lower() in message
+        # Refused in the handshake: not a single request reached the PBX.
+        assert app.state.control.requests["GET /login"] == logins
+    with pytest.raises(StarfaceUnreachable, match="no SHA-256 fingerprint"):
+        StarfaceClient("https://127.0.0.1:1", "admin", "pw", fingerprint="abc")

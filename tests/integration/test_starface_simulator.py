@@ -285,7 +285,8 @@ def test_fault_injection_is_seeded_and_marked(make_sim: Any) -> None:
             responses = [http.get("/login") for _ in range(100)]
         statuses.append([r.status_code for r in responses])
         faults = [r for r in responses if r.status_code != 200]
-        assert {r.status_code for r in faults} == {500, 503}
+        # Drawn faults are the kinds that pass on retry; a 500 would be permanent (issue 10).
+        assert {r.status_code for r in faults} == {502, 503, 504}
         assert all(r.headers[FAULT_HEADER] == "injected" for r in faults)
         assert 25 <= len(faults) <= 75  # binomial(100, 0.5): 5 standard deviations
         assert sim.control.faults_injected == len(faults)

@@ -225,7 +225,8 @@ def test_upgrade_is_idempotent_and_keeps_data(container: Container) -> None:
     upgrade(engine)
     assert dump(engine) == before
     assert scalar(engine, select(ParameterRow.value).where(ParameterRow.name == IGNORE_USER_STATUS))
-    assert scalar(engine, select(func.count()).select_from(ParameterRow)) == 6
+    # jtel's six and DndPausesAgent
+    assert scalar(engine, select(func.count()).select_from(ParameterRow)) == len(DEFAULTS)
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_heads() == (head,)
 

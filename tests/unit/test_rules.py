@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 
 from starface_connector.domain import parameters as P
 from starface_connector.domain.model import (
+    TELEPHONY_STATES,
     AcdStatus,
     Aspect,
     Clock,
     CreateUser,
     Decision,
     DeleteUser,
+    DndStatusChange,
     Event,
     GroupState,
     GroupUpdate,
@@ -36,13 +38,16 @@ from starface_connector.domain.model import (
     Profile,
     SetAcdStatus,
     SetAdmin,
+    SetDnd,
     SetPhoneStatus,
+    TelephonyState,
     UpdateProfile,
     UpsertGroup,
     UserDelete,
     UserState,
     UserStatusChange,
     UserUpdate,
+    phone_status_of,
 )
 from starface_connector.domain.parameters import InvalidParameter, Parameters
 from starface_connector.domain.rules import World, apply, decide
@@ -380,8 +385,12 @@ def test_user_status_depends_only_on_ignore_user_status(flag: str, value: int) -
 # ---- PHONE_STATUS ---------------------------------------------------------------------------
 
 
+CALL_CYCLE = tuple(s for s in PhoneStatus if s is not PhoneStatus.QUEUE_PAUSE)
+
+
+# QUEUE_PAUSE also pauses the agent under IgnoreUserStatus=0: tested with the module's states.
 @pytest.mark.parametrize("flags", list(product((0, 1), repeat=5)))
-@pytest.mark.parametrize("s", list(PhoneStatus))
+@pytest.mark.parametrize("s", CALL_CYCLE)
 def test_phone_status_always_followed(flags: tuple[int, ...], s: PhoneStatus) -> None:
     w = world()
     p = params(**dict(zip((*FLAGS, "UserPasswordSetUID"), flags, strict=True)))
@@ -670,7 +679,8 @@ def test_apply_never_moves_a_clock_backwards(aspect: Aspect, key: str, attribute
 # ---- parameters -----------------------------------------------------------------------------
 
 
-def test_six_parameters_with_documented_standard_values() -> None:
+def test_the_documented_parameters_and_their_standard_values() -> None:
+    """The six parameters of jtel's documentation, and DndPausesAgent (issue 10), off."""
     assert P.DEFAULTS == {
         PFX + "IgnoreGroupUpdate": "1",
         PFX + "IgnoreUserDeletes": "1",
@@ -678,11 +688,12 @@ def test_six_parameters_with_documented_standard_values() -> None:
         PFX + "IgnoreUserStatus": "1",
         PFX + "SessionExpireSeconds": "300",
         PFX + "UserPasswordSetUID": "1",
+        PFX + "DndPausesAgent": "0",
     }
     standard = Parameters.standard()
     assert Parameters.from_strings({}) == standard
     assert {spec.name: spec.validate(spec.default) for spec in P.SPECS} == P.DEFAULTS
-    assert [getattr(standard, spec.field) for spec in P.SPECS] == [True] * 4 + [300, True]
+    assert [getattr(standard, spec.field) for spec in P.SPECS] == [True] * 4 + [300, True, False]
     for spec in P.SPECS:
         assert spec.description == spec.explanation.en
         assert spec.explanation.en and spec.explanation.de and spec.explanation.fr
@@ -783,7 +794,7 @@ def test_from_strings_reads_every_parameter_and_ignores_strangers() -> None:
         "Some.Other.Parameter": "1",
     }
     p = Parameters.from_strings(stored)
-    assert p == Parameters(False, False, False, False, 42, False)
+    assert p == Parameters(False, False, False, False, 42, False, False)
     assert P.read_parameters(stored)[1] == ()
     assert Parameters.from_strings({PFX + "IgnoreUserStatus": "0"}) == replace(
         Parameters.standard(), ignore_user_status=False
@@ -817,9 +828,10 @@ group_updates = st.builds(
     st.lists(logins, max_size=4).map(tuple),
 )
 user_statuses = st.builds(UserStatusChange, event_ids, times, logins, st.sampled_from(LoginStatus))
-phone_statuses = st.builds(
-    PhoneStatusChange, event_ids, times, logins, st.sampled_from(PhoneStatus)
-)
+phone_statuses = st.builds(PhoneStatusChange, event_ids, times, logins, st.sampled_from(CALL_CYCLE))
+pauses = st.builds(
+    PhoneStatusChange, event_ids, times, logins, st.just(PhoneStatus.QUEUE_PAUSE)
+) | st.builds(DndStatusChange, event_ids, times, logins, st.booleans())
 events = st.one_of(user_updates, user_deletes, group_updates, user_statuses, phone_statuses)
 all_params = st.builds(
     Parameters,
@@ -828,6 +840,7 @@ all_params = st.builds(
     st.booleans(),
     st.booleans(),
     st.just(300),
+    st.booleans(),
     st.booleans(),
 )
 maybe_time = st.none() | times
@@ -845,7 +858,7 @@ def worlds(draw: st.DrawFn, acd: st.SearchStrategy[AcdStatus] = ANY_ACD) -> Worl
             draw(profiles),
             draw(st.booleans()),
             draw(acd),
-            draw(st.sampled_from(PhoneStatus)),
+            draw(st.sampled_from(CALL_CYCLE)),
             profile_at,
             draw(maybe_time),
             draw(maybe_time),
@@ -1090,7 +1103,7 @@ def test_phone_status_outcome_never_depends_on_parameters(
 
 
 @PROPERTY
-@given(worlds(), st.lists(events, max_size=30), all_params)
+@given(worlds(), st.lists(events | pauses, max_size=30), all_params)
 def test_with_ignore_user_status_the_acd_status_never_changes_through_events(
     w: World, seq: list[Event], p: Parameters
 ) -> None:
@@ -1109,3 +1122,158 @@ def test_with_ignore_user_status_the_acd_status_never_changes_through_events(
             assert user.acd_status is AcdStatus.LOGGED_OFF  # created by an event: logged off
         else:
             assert user.acd_status is initial[login]
+
+
+# ---- the STARFACE module's vocabulary (issue 10, point 11) -----------------------------------
+
+
+def module_phone(login: str, name: str, t: int = 20, eid: str = "e1", **kw: Any) -> Event:
+    """A PHONE_STATUS as the wire reads it: the module's state name mapped, the name kept."""
+    status = phone_status_of(name)
+    original = "" if name == status.value else name
+    return PhoneStatusChange(eid, at(t), login, status, original, **kw)
+
+
+def dnd(login: str, enabled: bool, t: int = 20, eid: str = "e1", **kw: Any) -> DndStatusChange:
+    return DndStatusChange(eid, at(t), login, enabled, **kw)
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("AVAILABLE", PhoneStatus.IDLE),
+        ("RINGING", PhoneStatus.RINGING),
+        ("ACTIVE", PhoneStatus.BUSY),
+        ("QUEUE_PAUSE", PhoneStatus.QUEUE_PAUSE),
+        ("UNAVAILABLE", PhoneStatus.OFFLINE),
+    ],
+)
+def test_the_module_states_map_to_telephone_statuses_and_the_reason_names_them(
+    state: str, status: PhoneStatus
+) -> None:
+    assert TELEPHONY_STATES[TelephonyState(state)] is status
+    w = world()
+    start = PhoneStatus.RINGING if status is PhoneStatus.BUSY else PhoneStatus.BUSY
+    w.users["u1"] = replace(w.users["u1"], phone_status=start)
+    decision = run(module_phone("u1", state), w, params())
+    assert w.users["u1"].phone_status is status
+    renamed = f" (STARFACE {state})" if state != status.value else ""
+    assert decision.reason == f"telephone status {start} -> {status}{renamed}"
+
+
+def test_queue_pause_pauses_the_agent_and_its_end_resumes_only_that_pause() -> None:
+    w, p = world(), params(IgnoreUserStatus=0)
+    first = run(module_phone("u2", "QUEUE_PAUSE", t=20, eid="a"), w, p)
+    assert first.reason == (
+        "telephone status IDLE -> QUEUE_PAUSE; "
+        f"ACD status CALLS_AND_MEDIA -> PAUSE (QUEUE_PAUSE; {STATUS0})"
+    )
+    assert first.acd_clock == Clock(Aspect.ACD_STATUS, "u2", at(20))
+    u = w.users["u2"]
+    assert (u.acd_status, u.acd_paused_by_pbx, u.acd_at) == (AcdStatus.PAUSE, True, at(20))
+    back = run(module_phone("u2", "AVAILABLE", t=21, eid="b"), w, p)
+    assert back.reason == (
+        "telephone status QUEUE_PAUSE -> IDLE (STARFACE AVAILABLE); ACD status PAUSE -> "
+        f"CALLS_AND_MEDIA (end of QUEUE_PAUSE, which set the pause; {STATUS0})"
+    )
+    u = w.users["u2"]
+    assert (u.acd_status, u.acd_paused_by_pbx, u.phone_status) == (
+        AcdStatus.CALLS_AND_MEDIA,
+        False,
+        PhoneStatus.IDLE,
+    )
+    # A pause set in jtel ("p") is never ended from STARFACE.
+    run(module_phone("p", "QUEUE_PAUSE", t=22, eid="c"), w, p)
+    kept = run(module_phone("p", "AVAILABLE", t=23, eid="d"), w, p)
+    assert kept.reason.endswith("ACD status PAUSE kept: the pause was set in jtel")
+    assert w.users["p"].acd_status is AcdStatus.PAUSE
+    # A logged-off agent is not paused (a pause does not log anyone in).
+    off = run(module_phone("u1", "QUEUE_PAUSE", t=24, eid="e"), w, p)
+    assert off.reason.endswith(
+        "ACD status LOGGED_OFF kept: only an agent in CALLS_AND_MEDIA is paused"
+    )
+    assert w.users["u1"].acd_status is AcdStatus.LOGGED_OFF
+
+
+def test_queue_pause_under_ignore_user_status_sets_only_the_telephone_status() -> None:
+    w = world()
+    decision = run(module_phone("u2", "QUEUE_PAUSE"), w, params(IgnoreUserStatus=1))
+    assert decision.reason == (
+        f"telephone status IDLE -> QUEUE_PAUSE; ACD status not changed ({PFX}IgnoreUserStatus=1)"
+    )
+    assert decision.withheld == (PFX + "IgnoreUserStatus",)
+    assert w.users["u2"].phone_status is PhoneStatus.QUEUE_PAUSE
+    assert w.users["u2"].acd_status is AcdStatus.CALLS_AND_MEDIA
+
+
+def test_an_older_queue_pause_does_not_undo_a_newer_login_status() -> None:
+    w, p = world(), params(IgnoreUserStatus=0)
+    w.users["u2"] = replace(w.users["u2"], phone_at=at(5), acd_at=at(30))
+    decision = run(module_phone("u2", "QUEUE_PAUSE", t=20), w, p)
+    assert decision.reason.endswith(f"ACD status kept: a newer login status applies ({iso(30)})")
+    assert w.users["u2"].acd_status is AcdStatus.CALLS_AND_MEDIA
+    assert w.users["u2"].phone_status is PhoneStatus.QUEUE_PAUSE
+
+
+def test_dnd_is_stored_and_pauses_only_with_dnd_pauses_agent() -> None:
+    w = world()
+    shown = run(dnd("u2", True, t=20, eid="a"), w, params(IgnoreUserStatus=0))
+    assert shown.reason == f"do-not-disturb on; ACD status not changed ({PFX}DndPausesAgent=0)"
+    assert shown.changes == (SetDnd("u2", True),)
+    u = w.users["u2"]
+    assert (u.dnd, u.dnd_at, u.acd_status) == (True, at(20), AcdStatus.CALLS_AND_MEDIA)
+    assert run(dnd("u2", True, t=21, eid="b"), w, params()).reason == (
+        "no change: do-not-disturb already on"
+    )
+    assert decide(dnd("u2", True, t=5, eid="c"), w, params()).outcome is Outcome.STALE
+
+    w, p = world(), params(IgnoreUserStatus=0, DndPausesAgent=1)
+    assert run(dnd("u2", True, t=20, eid="a"), w, p).reason == (
+        f"do-not-disturb on; ACD status CALLS_AND_MEDIA -> PAUSE (DND; {STATUS0})"
+    )
+    assert w.users["u2"].acd_status is AcdStatus.PAUSE
+    # Both STARFACE pauses at once: the end of one keeps the agent paused for the other.
+    run(module_phone("u2", "QUEUE_PAUSE", t=21, eid="b"), w, p)
+    kept = run(dnd("u2", False, t=22, eid="c"), w, p)
+    assert kept.reason == "do-not-disturb off; ACD status PAUSE kept: QUEUE_PAUSE still holds"
+    resumed = run(module_phone("u2", "AVAILABLE", t=23, eid="d"), w, p)
+    assert resumed.reason.endswith("(end of QUEUE_PAUSE, which set the pause; " + STATUS0 + ")")
+    assert w.users["u2"].acd_status is AcdStatus.CALLS_AND_MEDIA
+    # DndPausesAgent=1 still needs IgnoreUserStatus=0: STARFACE changes no ACD status otherwise.
+    w = world()
+    ignored = run(dnd("u2", True), w, params(IgnoreUserStatus=1, DndPausesAgent=1))
+    assert ignored.reason.endswith(f"ACD status not changed ({PFX}IgnoreUserStatus=1)")
+    assert w.users["u2"].acd_status is AcdStatus.CALLS_AND_MEDIA
+
+
+def test_login_and_manual_changes_clear_the_starface_pause() -> None:
+    w, p = world(), params(IgnoreUserStatus=0)
+    run(module_phone("u2", "QUEUE_PAUSE", t=20, eid="a"), w, p)
+    run(status("u2", LoginStatus.LOGGED_OUT, t=21, eid="b"), w, p)
+    assert (w.users["u2"].acd_status, w.users["u2"].acd_paused_by_pbx) == (
+        AcdStatus.LOGGED_OFF,
+        False,
+    )
+    run(status("u2", LoginStatus.LOGGED_IN, t=22, eid="c"), w, p)
+    # The end of the queue pause now finds an agent in CALLS_AND_MEDIA: nothing to resume.
+    decision = run(module_phone("u2", "AVAILABLE", t=23, eid="d"), w, p)
+    assert decision.reason == "telephone status QUEUE_PAUSE -> IDLE (STARFACE AVAILABLE)"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        UserStatusChange("r", at(20), "u2", LoginStatus.LOGGED_IN, resync=True),
+        PhoneStatusChange("r", at(20), "u2", PhoneStatus.IDLE, "AVAILABLE", resync=True),
+        DndStatusChange("r", at(20), "u2", False, resync=True),
+    ],
+    ids=["login", "phone", "dnd"],
+)
+def test_a_resync_of_a_state_already_held_is_applied_with_no_change(event: Event) -> None:
+    w = world()
+    decision = run(event, w, params(IgnoreUserStatus=0))
+    assert decision.outcome is Outcome.APPLIED and decision.changes == ()
+    assert decision.reason.startswith("resync; no change")
+    # ... and a newer event still wins over a resync dated before it.
+    older = replace(event, event_id="r2", occurred_at=at(5))  # type: ignore[type-var]
+    assert decide(older, w, params(IgnoreUserStatus=0)).outcome is Outcome.STALE

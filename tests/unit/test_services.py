@@ -544,3 +544,20 @@ def test_changing_ones_own_password_needs_the_old_one_and_ends_every_sign_in(
     assert s.accounts.sign_in("1001", "1001") is None
     assert s.accounts.sign_in("1001", "a-new-passphrase", CONSOLE) is not None
     assert not s.accounts.change_own_password("nobody", "x", "a-new-passphrase")
+
+
+def test_a_snapshot_is_dated_by_the_pbx_or_else_the_clock_less_the_tolerance(s: Services) -> None:
+    """Issue 10: imports are stamped on the PBX's clock (its Date header); a PBX that does not
+    say gets the connector's clock minus a tolerance, so a live change just after the import
+    is not judged stale against a clock that runs ahead."""
+    pbx_time = s.clock() - timedelta(minutes=2)
+    assert s.importer.run(lambda: replace(SNAPSHOT, taken_at=pbx_time)).taken_at == pbx_time
+    s.clock.advance(60)
+    undated = s.importer.run(lambda: SNAPSHOT)
+    assert undated.taken_at == s.clock() - timedelta(minutes=5)
+    assert (
+        Importer(s.uow, s.clock, s.hasher, clock_tolerance=timedelta(0))
+        .run(lambda: SNAPSHOT)
+        .taken_at
+        == s.clock()
+    )

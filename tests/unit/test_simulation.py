@@ -11,6 +11,7 @@ from starface_connector.domain.model import EventType, LoginStatus, PhoneStatus
 from starface_connector.domain.pbx import PbxGroup, PbxUser
 from starface_connector.simulation.traffic import EventClock
 from starface_connector.simulation.wire import (
+    dnd_status_event,
     group_update_event,
     phone_status_event,
     user_delete_event,
@@ -30,6 +31,7 @@ def test_wire_events_carry_the_domain_values_as_plain_strings() -> None:
         group_update_event(group, event_id="e3", occurred_at=MOMENT),
         user_status_event("1001", LoginStatus.LOGGED_IN, event_id="e4", occurred_at=MOMENT),
         phone_status_event("1001", PhoneStatus.RINGING, event_id="e5", occurred_at=MOMENT),
+        dnd_status_event("1001", True, event_id="e6", occurred_at=MOMENT, resync=True),
     ]
     assert [e["type"] for e in events] == [t.value for t in EventType]
     assert all(type(e["type"]) is str for e in events)
@@ -51,6 +53,9 @@ def test_wire_events_carry_the_domain_values_as_plain_strings() -> None:
         "phoneNumbers": ["20000"],
     }
     assert events[2]["group"] == {"id": 7, "name": "Vertrieb", "members": ["1001", "1002"]}
+    assert json.dumps(events[5]).endswith(
+        '"type": "DND_STATUS", "login": "1001", "enabled": true, "resync": true}'
+    )
 
 
 def test_event_clock_rises_strictly_even_when_now_stands_still_or_goes_back() -> None:

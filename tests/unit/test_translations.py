@@ -79,3 +79,15 @@ def test_templates_hold_no_text_outside_the_catalogs(template: str) -> None:
     text = re.sub(r"<!doctype[^>]*>|<[^>]*>", " ", text, flags=re.S | re.I)
     words = re.findall(r"[^\W\d_]{2,}", text)
     assert not words, f"{template} shows untranslated text: {words}"
+
+
+def test_every_reason_code_has_a_sentence_in_every_language() -> None:
+    """A new reason code in the domain must get its console sentence (and translations)."""
+    from starface_connector.domain.reasons import PauseKept, Why
+    from starface_connector.web import words
+
+    assert set(words.REASON) == set(Why)
+    assert set(words.PAUSE_KEPT) == set(PauseKept)
+    for language in i18n.LANGUAGES:
+        for template in words.REASON.values():
+            assert i18n.gettext(language, template)

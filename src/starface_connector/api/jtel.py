@@ -147,18 +147,25 @@ def run_import(
     _: Admin,
     services: Services,
     dry_run: Annotated[bool, Query(alias="dryRun")] = False,
+    allow_mass_delete: Annotated[bool, Query(alias="allowMassDelete")] = False,
 ) -> dict[str, Any]:
-    """Import from STARFACE now; with dryRun=true only report the difference."""
+    """Import from STARFACE now; with dryRun=true only report the difference.
+
+    An import that would delete more than the configured share of the jtel users (10 %)
+    is refused (409) unless allowMassDelete=true. ``partial`` in the answer says that
+    records were skipped or deletions withheld (the rest was imported)."""
     if services.pbx is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "no STARFACE configured: set STARFACE_CONNECTOR_STARFACE_URL, _LOGIN and _PASSWORD",
         )
     try:
-        report = services.importer.run(services.pbx, dry_run=dry_run, trigger="api")
-    except ImportBusy as exc:
+        report = services.importer.run(
+            services.pbx, dry_run=dry_run, trigger="api", allow_mass_delete=allow_mass_delete
+        )
+    except (ImportBusy, ImportRefused) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except (PbxError, ImportRefused) as exc:
+    except PbxError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
     return report.as_json()
 

@@ -56,6 +56,7 @@ class UserOut(_Out):
     phone_numbers: list[str] = Field(alias="phoneNumbers")
     acd_status: str = Field(alias="acdStatus")
     phone_status: str = Field(alias="phoneStatus")
+    dnd: bool = Field(description="do-not-disturb, as STARFACE last reported it")
     groups: list[str]
     created_at: UtcTime | None = Field(alias="createdAt")
     updated_at: UtcTime | None = Field(alias="updatedAt")

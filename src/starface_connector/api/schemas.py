@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, assert_never
+from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SkipValidation,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -20,16 +21,20 @@ from pydantic import (
 )
 
 from ..domain.model import (
+    DndStatusChange,
     Event,
     EventType,
     GroupUpdate,
     LoginStatus,
+    Outcome,
     PhoneStatus,
     PhoneStatusChange,
     Profile,
+    TelephonyState,
     UserDelete,
     UserStatusChange,
     UserUpdate,
+    phone_status_of,
 )
 from ..domain.reasons import Why, note
 from ..service.events import Incoming, Malformed
@@ -118,28 +123,73 @@ class WireGroupUpdate(_EventBase):
     group: WireGroup
 
 
+Resync = Annotated[
+    StrictBool,
+    Field(
+        description="true: the module reports the state it holds now, as it does for every "
+        "user when it opens a session; a state already held is 'applied' with 'no change', "
+        "a newer event still wins"
+    ),
+]
+
+
 class WireUserStatus(_EventBase):
     type: Literal[EventType.USER_STATUS]
     login: Login
     status: LoginStatus
+    resync: Resync = False
+
+
+#: The contract's telephone statuses, then the module's own states that are not among them.
+PhoneStatusName = Literal[
+    "IDLE", "RINGING", "BUSY", "OFFLINE", "QUEUE_PAUSE", "AVAILABLE", "ACTIVE", "UNAVAILABLE"
+]
+assert set(get_args(PhoneStatusName)) == {*PhoneStatus, *TelephonyState}
 
 
 class WirePhoneStatus(_EventBase):
     type: Literal[EventType.PHONE_STATUS]
     login: Login
-    status: PhoneStatus
+    status: Annotated[
+        PhoneStatusName,
+        Field(
+            description="the contract's names, or the STARFACE module's own states: "
+            "AVAILABLE=IDLE, RINGING, ACTIVE=BUSY, QUEUE_PAUSE, UNAVAILABLE=OFFLINE"
+        ),
+    ]
+    resync: Resync = False
 
 
-AnyWireEvent = WireUserUpdate | WireUserDelete | WireGroupUpdate | WireUserStatus | WirePhoneStatus
+class WireDndStatus(_EventBase):
+    type: Literal[EventType.DND_STATUS]
+    login: Login
+    enabled: StrictBool
+    resync: Resync = False
+
+
+AnyWireEvent = (
+    WireUserUpdate
+    | WireUserDelete
+    | WireGroupUpdate
+    | WireUserStatus
+    | WirePhoneStatus
+    | WireDndStatus
+)
 WireEvent = Annotated[AnyWireEvent, Field(discriminator="type")]
 _EVENT: TypeAdapter[AnyWireEvent] = TypeAdapter(WireEvent)
 EVENT_TYPES = tuple(EventType)
 
 
 class EventBatch(BaseModel):
-    """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing."""
+    """The envelope: 1 to 1000 events, each read on its own so one bad event spoils nothing.
 
-    events: Annotated[list[Any], Field(min_length=1, max_length=MAX_EVENTS)]
+    The schema shows every event type; the items are checked one by one by
+    :func:`parse_event` (a malformed event is rejected alone), not by the envelope.
+    """
+
+    events: Annotated[
+        list[Annotated[WireEvent, SkipValidation]], Field(min_length=1, max_length=MAX_EVENTS)
+    ]
 
 
 def to_domain(wire: AnyWireEvent) -> Event:
@@ -157,9 +207,19 @@ def to_domain(wire: AnyWireEvent) -> Event:
         case WireGroupUpdate(group=g):
             return GroupUpdate(wire.event_id, wire.moment(), str(g.id), g.name, tuple(g.members))
         case WireUserStatus():
-            return UserStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+            return UserStatusChange(
+                wire.event_id, wire.moment(), wire.login, wire.status, wire.resync
+            )
         case WirePhoneStatus():
-            return PhoneStatusChange(wire.event_id, wire.moment(), wire.login, wire.status)
+            status = phone_status_of(wire.status)
+            original = "" if wire.status == status.value else wire.status
+            return PhoneStatusChange(
+                wire.event_id, wire.moment(), wire.login, status, original, wire.resync
+            )
+        case WireDndStatus():
+            return DndStatusChange(
+                wire.event_id, wire.moment(), wire.login, wire.enabled, wire.resync
+            )
         case _:
             assert_never(wire)
 
@@ -215,7 +275,7 @@ def _short(value: Any, limit: int) -> str | None:
 
 class EventResultOut(_Wire):
     event_id: str | None = Field(serialization_alias="eventId")
-    outcome: str
+    outcome: Outcome
     reason: str
 
 
@@ -231,3 +291,10 @@ class SessionIn(_Wire):
 class SessionOut(_Wire):
     session_id: str = Field(serialization_alias="sessionId")
     expires_in_seconds: int = Field(serialization_alias="expiresInSeconds")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: one readable line (422 also lists the places that are wrong)."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None

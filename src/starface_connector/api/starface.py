@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, status
 
 from ..service.accounts import MODULE
 from .deps import Services
-from .schemas import BatchResultOut, EventBatch, EventResultOut, SessionIn, SessionOut, parse_event
+from .schemas import (
+    BatchResultOut,
+    ErrorOut,
+    EventBatch,
+    EventResultOut,
+    SessionIn,
+    SessionOut,
+    parse_event,
+)
 
 router = APIRouter(prefix="/starface/v1", tags=["STARFACE module"])
+
+#: How the contract refuses, in /openapi.json as it is on the wire.
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "unknown or expired session (or wrong login)"}
+}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
+    413: {"model": ErrorOut, "description": "body larger than the limit; nothing applied"},
+    422: {"model": ErrorOut, "description": "malformed envelope; nothing applied"},
+}
 
 SessionHeader = Annotated[str | None, Header(alias="X-Session-Id")]
 
@@ -24,7 +42,9 @@ def module_session(services: Services, session_id: SessionHeader = None) -> str:
     return session_id
 
 
-@router.post("/session", response_model=SessionOut, summary="Open an external session")
+@router.post(
+    "/session", response_model=SessionOut, summary="Open an external session", responses=REFUSED
+)
 def open_session(body: SessionIn, services: Services) -> SessionOut:
     opened = services.accounts.open_module_session(body.login, body.password)
     if opened is None:
@@ -32,7 +52,7 @@ def open_session(body: SessionIn, services: Services) -> SessionOut:
     return SessionOut(session_id=opened.session_id, expires_in_seconds=opened.expires_in_seconds)
 
 
-@router.delete("/session", status_code=204, summary="End the session")
+@router.delete("/session", status_code=204, summary="End the session", responses=UNAUTHORIZED)
 def end_session(services: Services, session_id: Annotated[str, Depends(module_session)]) -> None:
     services.accounts.close_session(session_id, MODULE)
 
@@ -41,6 +61,7 @@ def end_session(services: Services, session_id: Annotated[str, Depends(module_se
     "/events",
     response_model=BatchResultOut,
     summary="Send 1 to 1000 events; answered after they are durably committed",
+    responses=REFUSED,
 )
 def post_events(
     body: EventBatch, services: Services, _: Annotated[str, Depends(module_session)]
@@ -48,7 +69,6 @@ def post_events(
     results = services.events.apply_batch([parse_event(raw) for raw in body.events])
     return BatchResultOut(
         results=[
-            EventResultOut(event_id=r.event_id, outcome=r.outcome.value, reason=r.reason)
-            for r in results
+            EventResultOut(event_id=r.event_id, outcome=r.outcome, reason=r.reason) for r in results
         ]
     )

@@ -79,6 +79,25 @@ Insecure = Annotated[
         "--starface-insecure", help="Do not verify the PBX's TLS certificate (labs only)."
     ),
 ]
+Fingerprint = Annotated[
+    str | None,
+    typer.Option(
+        "--starface-cert-fingerprint",
+        envvar="STARFACE_CONNECTOR_STARFACE_CERT_FINGERPRINT",
+        help="Trust exactly the PBX certificate with this SHA-256 fingerprint (e.g. a "
+        "self-signed appliance certificate); safer than --starface-insecure.",
+        show_envvar=True,
+    ),
+]
+AdminPermission = Annotated[
+    str | None,
+    typer.Option(
+        "--starface-admin-permission",
+        envvar="STARFACE_CONNECTOR_STARFACE_ADMIN_PERMISSION",
+        help="Name of STARFACE's administration permission (default: administration).",
+        show_envvar=True,
+    ),
+]
 
 
 def settings(**options: Any) -> Settings:

@@ -19,8 +19,10 @@ from rich.table import Table
 from ..service.importer import ImportReport
 from ..storage.views import iso
 from .common import (
+    AdminPermission,
     CaBundle,
     DatabaseUrl,
+    Fingerprint,
     Insecure,
     StarfaceLogin,
     StarfacePassword,
@@ -34,6 +36,8 @@ from .common import (
 )
 
 imports_app = typer.Typer(help="The history of imports from STARFACE.", no_args_is_help=True)
+#: Exit status of an import that could not follow everything (records skipped, deletes withheld).
+PARTIAL = 3
 
 
 def import_users(
@@ -42,18 +46,34 @@ def import_users(
     starface_password: StarfacePassword = None,
     starface_ca_bundle: CaBundle = None,
     starface_insecure: Insecure = False,
+    starface_cert_fingerprint: Fingerprint = None,
+    starface_admin_permission: AdminPermission = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the difference; change nothing.")
     ] = False,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-delete",
+            help="Delete even more than STARFACE_CONNECTOR_IMPORT_MAX_DELETE_SHARE of the jtel "
+            "users (10 % by default), which the import otherwise refuses.",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Import users, groups and admin flags from STARFACE, under the six parameters."""
+    """Import users, groups and admin flags from STARFACE, under the system parameters.
+
+    Exit status 0: done; 1: failed or refused (nothing changed); 3: partial (some records
+    could not be read, or deletions were withheld; the rest was imported).
+    """
     chosen = starface_settings(
         starface_url,
         starface_login,
         starface_password,
         starface_ca_bundle,
         starface_insecure,
+        starface_cert_fingerprint=starface_cert_fingerprint,
+        starface_admin_permission=starface_admin_permission,
         database_url=database_url,
     )
     if not chosen.starface_url:
@@ -81,11 +101,17 @@ def import_users(
                 bar.update(tasks[phase], completed=done, total=max(total, 1))
 
             report = container.importer.run(
-                container.pbx, dry_run=dry_run, trigger="cli", progress=progress
+                container.pbx,
+                dry_run=dry_run,
+                trigger="cli",
+                progress=progress,
+                allow_mass_delete=allow_mass_delete,
             )
     finally:
         container.close()
     print_report(report)
+    if report.partial:
+        raise typer.Exit(PARTIAL)
 
 
 def print_report(report: ImportReport) -> None:
@@ -99,12 +125,24 @@ def print_report(report: ImportReport) -> None:
     console.print(table)
     for parameter, count in sorted(report.ignored.items()):
         say(f"ignored {count}: {parameter}=1")
+    for group_id in report.groups_gone:
+        say(f"group {group_id} was deleted in STARFACE during the import; left as it is")
+    for record in report.skipped:
+        who = record["id"] if record["login"] is None else f"{record['id']} ({record['login']})"
+        say(f"skipped {record['kind']} {who}: {record['reason']}")
+    if report.deletes_withheld:
+        say(f"no user deleted: {report.deletes_withheld}")
+    if report.refusal and report.dry_run:
+        say(f"would be refused without --allow-mass-delete: {report.refusal}")
     if report.dry_run:
         for item in report.details[:200]:
             say(f"  {item['subject']:>10}  {item['reason']}")
         if len(report.details) > 200:
             say(f"  ... and {len(report.details) - 200} more")
-    say(f"{report.changes} change(s)")
+    say(
+        f"{report.changes} change(s)"
+        + ("; partial import (exit status 3)" if report.partial else "")
+    )
 
 
 @imports_app.command("list")

@@ -1,4 +1,4 @@
-"""``params``: read and set the six system parameters."""
+"""``params``: read and set the system parameters."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from ..domain.parameters import spec_for
 from ..service.ports import Source
 from .common import DatabaseUrl, console, open_connector, settings
 
-params_app = typer.Typer(help="Read and set the six system parameters.", no_args_is_help=True)
+params_app = typer.Typer(help="Read and set the system parameters.", no_args_is_help=True)
 
 
 @params_app.command("list")
 def params_list(database_url: DatabaseUrl = None) -> None:
-    """All six parameters with value and standard value."""
+    """All parameters with value and standard value."""
     container = open_connector(settings(database_url=database_url))
     try:
         table = Table("name", "value", "default", "description")

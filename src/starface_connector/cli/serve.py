@@ -12,8 +12,10 @@ from ..config import secret
 from ..service.accounts import GeneratedCredential
 from ..service.scheduler import ImportScheduler
 from .common import (
+    AdminPermission,
     CaBundle,
     DatabaseUrl,
+    Fingerprint,
     Insecure,
     StarfaceLogin,
     StarfacePassword,
@@ -95,6 +97,8 @@ def serve(
     starface_password: StarfacePassword = None,
     starface_ca_bundle: CaBundle = None,
     starface_insecure: Insecure = False,
+    starface_cert_fingerprint: Fingerprint = None,
+    starface_admin_permission: AdminPermission = None,
     import_interval: Annotated[
         float | None,
         typer.Option(
@@ -112,6 +116,8 @@ def serve(
         starface_password,
         starface_ca_bundle,
         starface_insecure,
+        starface_cert_fingerprint=starface_cert_fingerprint,
+        starface_admin_permission=starface_admin_permission,
         host=host,
         port=port,
         database_url=database_url,

@@ -25,7 +25,7 @@ def users_list(
         page = container.views.users(search=search, limit=limit, offset=0)
     finally:
         container.close()
-    table = Table("UsersUID", "name", "email", "admin", "ACD status", "phone", "groups")
+    table = Table("UsersUID", "name", "email", "admin", "ACD status", "phone", "DND", "groups")
     for u in page.items:
         table.add_row(
             u.users_uid,
@@ -34,6 +34,7 @@ def users_list(
             "yes" if u.admin else "",
             u.acd_status,
             u.phone_status,
+            "on" if u.dnd else "",
             ", ".join(u.groups),
         )
     console.print(table)

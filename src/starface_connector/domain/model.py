@@ -21,6 +21,38 @@ class PhoneStatus(StrEnum):
     RINGING = "RINGING"
     BUSY = "BUSY"
     OFFLINE = "OFFLINE"
+    #: the agent paused in a STARFACE queue: a telephone status of its own
+    QUEUE_PAUSE = "QUEUE_PAUSE"
+
+
+class TelephonyState(StrEnum):
+    """The states a STARFACE module sees in ``TelephonyStateChangedEvent``.
+
+    ``PHONE_STATUS`` accepts them beside the contract's own names; :data:`TELEPHONY_STATES`
+    is the one table that maps them (docs/starface-module.md prints it).
+    """
+
+    AVAILABLE = "AVAILABLE"
+    RINGING = "RINGING"
+    ACTIVE = "ACTIVE"
+    QUEUE_PAUSE = "QUEUE_PAUSE"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+TELEPHONY_STATES: dict[TelephonyState, PhoneStatus] = {
+    TelephonyState.AVAILABLE: PhoneStatus.IDLE,
+    TelephonyState.RINGING: PhoneStatus.RINGING,
+    TelephonyState.ACTIVE: PhoneStatus.BUSY,
+    TelephonyState.QUEUE_PAUSE: PhoneStatus.QUEUE_PAUSE,
+    TelephonyState.UNAVAILABLE: PhoneStatus.OFFLINE,
+}
+
+
+def phone_status_of(name: str) -> PhoneStatus:
+    """The telephone status of a contract name (IDLE, ...) or a module state (AVAILABLE, ...)."""
+    if name in PhoneStatus.__members__:
+        return PhoneStatus(name)
+    return TELEPHONY_STATES[TelephonyState(name)]
 
 
 class LoginStatus(StrEnum):
@@ -37,6 +69,7 @@ class EventType(StrEnum):
     GROUP_UPDATE = "GROUP_UPDATE"
     USER_STATUS = "USER_STATUS"
     PHONE_STATUS = "PHONE_STATUS"
+    DND_STATUS = "DND_STATUS"
 
 
 class ManualChange(StrEnum):
@@ -60,6 +93,7 @@ class Aspect(StrEnum):
     PROFILE = "profile"
     ACD_STATUS = "ACD status"
     PHONE_STATUS = "phone status"
+    DND = "DND status"
     GROUP = "group"
 
 
@@ -145,6 +179,8 @@ class UserStatusChange(_AboutUser):
     occurred_at: datetime
     login: str
     status: LoginStatus
+    #: sent by the module when it opens a session: the state it holds now (see the guide)
+    resync: bool = False
     type: ClassVar[EventType] = EventType.USER_STATUS
 
 
@@ -154,10 +190,27 @@ class PhoneStatusChange(_AboutUser):
     occurred_at: datetime
     login: str
     status: PhoneStatus
+    #: the name the module sent when it differs from ``status`` (AVAILABLE, ACTIVE, ...)
+    original: str = ""
+    resync: bool = False
     type: ClassVar[EventType] = EventType.PHONE_STATUS
 
 
-Event = UserUpdate | UserDelete | GroupUpdate | UserStatusChange | PhoneStatusChange
+@dataclass(frozen=True)
+class DndStatusChange(_AboutUser):
+    """Do-not-disturb switched on or off on the user's STARFACE account."""
+
+    event_id: str
+    occurred_at: datetime
+    login: str
+    enabled: bool
+    resync: bool = False
+    type: ClassVar[EventType] = EventType.DND_STATUS
+
+
+Event = (
+    UserUpdate | UserDelete | GroupUpdate | UserStatusChange | PhoneStatusChange | DndStatusChange
+)
 
 
 @dataclass(frozen=True)
@@ -170,6 +223,10 @@ class UserState:
     profile_at: datetime | None = None
     acd_at: datetime | None = None
     phone_at: datetime | None = None
+    dnd: bool = False
+    dnd_at: datetime | None = None
+    #: the PAUSE was set by STARFACE (QUEUE_PAUSE or DND), so leaving that state resumes
+    acd_paused_by_pbx: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +271,14 @@ class SetAcdStatus:
     login: str
     old: AcdStatus
     new: AcdStatus
+    #: whether STARFACE set this status as a pause (it then also ends it)
+    paused_by_pbx: bool = False
+
+
+@dataclass(frozen=True)
+class SetDnd:
+    login: str
+    enabled: bool
 
 
 @dataclass(frozen=True)
@@ -232,7 +297,14 @@ class UpsertGroup:
 
 
 Change = (
-    CreateUser | UpdateProfile | SetAdmin | DeleteUser | SetAcdStatus | SetPhoneStatus | UpsertGroup
+    CreateUser
+    | UpdateProfile
+    | SetAdmin
+    | DeleteUser
+    | SetAcdStatus
+    | SetPhoneStatus
+    | SetDnd
+    | UpsertGroup
 )
 
 
@@ -258,6 +330,8 @@ class Decision:
     changes: tuple[Change, ...] = ()
     clock: Clock | None = None
     withheld: tuple[str, ...] = ()
+    #: the ACD clock, when a phone or DND event also changed the ACD status
+    acd_clock: Clock | None = None
 
     @property
     def reason(self) -> str:

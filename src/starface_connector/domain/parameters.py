@@ -1,4 +1,4 @@
-"""The six jtel system parameters that decide which STARFACE changes jtel follows.
+"""The jtel system parameters that decide which STARFACE changes jtel follows.
 
 Each parameter is written down once, as a :class:`ParameterSpec`: its jtel name, the field
 of the typed view, its standard value, its kind and its explanation in English, German and
@@ -23,6 +23,7 @@ IGNORE_USER_SECURITY = PREFIX + "IgnoreUserSecurity"
 IGNORE_USER_STATUS = PREFIX + "IgnoreUserStatus"
 SESSION_EXPIRE_SECONDS = PREFIX + "SessionExpireSeconds"
 USER_PASSWORD_SET_UID = PREFIX + "UserPasswordSetUID"
+DND_PAUSES_AGENT = PREFIX + "DndPausesAgent"
 
 SESSION_SECONDS_MIN = 10
 SESSION_SECONDS_MAX = 86400
@@ -172,6 +173,21 @@ SPECS: tuple[ParameterSpec, ...] = (
             "0 : un mot de passe aléatoire que l'administrateur doit modifier à la main.",
         ),
     ),
+    ParameterSpec(
+        DND_PAUSES_AGENT,
+        "dnd_pauses_agent",
+        "0",
+        ParameterKind.FLAG,
+        Explanation(
+            en="1: do-not-disturb in STARFACE puts the agent on PAUSE and back to Calls and "
+            "Media when it ends (only with IgnoreUserStatus=0); 0: DND is only shown.",
+            de="1: Nicht-stören in STARFACE setzt den Agenten auf PAUSE und bei Ende zurück auf "
+            "Anrufe und Medien (nur mit IgnoreUserStatus=0); 0: Nicht-stören wird nur angezeigt.",
+            fr="1 : le mode ne pas déranger de STARFACE met l'agent en PAUSE, puis de nouveau "
+            "en Appels et médias à sa fin (seulement avec IgnoreUserStatus=0) ; 0 : il est "
+            "seulement affiché.",
+        ),
+    ),
 )
 
 SPECS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in SPECS}
@@ -205,7 +221,7 @@ class StoredValueProblem:
 
 @dataclass(frozen=True)
 class Parameters:
-    """Typed view of the six parameters, as the rules read them; built from :data:`SPECS`."""
+    """Typed view of the parameters, as the rules read them; built from :data:`SPECS`."""
 
     ignore_group_update: bool
     ignore_user_deletes: bool
@@ -213,6 +229,7 @@ class Parameters:
     ignore_user_status: bool
     session_expire_seconds: int
     user_password_set_uid: bool
+    dnd_pauses_agent: bool
 
     @classmethod
     def standard(cls) -> Parameters:

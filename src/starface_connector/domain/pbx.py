@@ -8,7 +8,7 @@ snapshots of the same PBX state are equal no matter in which order the PBX liste
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .model import Event, GroupUpdate, Profile, UserDelete, UserUpdate
@@ -19,8 +19,9 @@ class PbxUser:
     """One STARFACE user as the connector needs it.
 
     ``login`` is the STARFACE Login-ID, the key shared with jtel (UsersUID). ``admin`` means
-    the user holds the STARFACE administration permission. ``phone_numbers`` are the
-    ``number`` values of the phone numbers assigned to the user, sorted.
+    the user holds the STARFACE administration permission. ``phone_numbers`` are the numbers
+    assigned to the user, sorted: internal ones as their extension, external ones dialable in
+    full (see ``starface.client.dialable``).
     """
 
     id: int
@@ -43,23 +44,64 @@ class PbxGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A user or group record the PBX sent but that could not be read; it was left out.
+
+    ``login`` is known when the record had a readable Login-ID: that jtel user is then never
+    deleted by the import. ``id`` is None when even the id was unreadable.
+    """
+
+    kind: str  # "user" or "group"
+    id: int | None
+    login: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PbxSnapshot:
     """Everything the connector imports from the PBX at one point in time.
 
-    ``users`` and ``groups`` are ordered by id.
+    ``users`` and ``groups`` are ordered by id. ``taken_at`` is the PBX's own time when it was
+    read (its HTTP ``Date``), None when the PBX did not say. ``incomplete`` says why the user
+    list may miss users (e.g. a REST account without the administration right): then the
+    import deletes nobody. ``skipped`` are records that could not be read, ``groups_gone``
+    groups deleted on the PBX while it was read.
     """
 
     users: tuple[PbxUser, ...]
     groups: tuple[PbxGroup, ...]
+    taken_at: datetime | None = field(default=None, compare=False)
+    incomplete: str = ""
+    skipped: tuple[SkippedRecord, ...] = ()
+    groups_gone: tuple[int, ...] = ()
 
     def user_by_login(self) -> dict[str, PbxUser]:
         """Index users by Login-ID, the key the jtel side uses."""
         return {user.login: user for user in self.users}
 
+    @property
+    def why_no_deletes(self) -> str:
+        """Why this snapshot must delete nobody ("" when its user list is complete)."""
+        if self.incomplete:
+            return self.incomplete
+        unknown = [s for s in self.skipped if s.kind == "user" and s.login is None]
+        if unknown:
+            return (
+                f"{len(unknown)} user record(s) without a readable Login-ID were skipped, so "
+                "any jtel user could be one of them"
+            )
+        return ""
+
+    @property
+    def kept_logins(self) -> frozenset[str]:
+        """Logins of skipped user records: their jtel users are never deleted."""
+        return frozenset(s.login for s in self.skipped if s.kind == "user" and s.login)
+
 
 def snapshot_events(snapshot: PbxSnapshot, jtel_logins: Sequence[str], at: datetime) -> list[Event]:
     """The events that would bring jtel to the PBX's state: every PBX user an update, every
-    jtel user the PBX lacks a deletion, every group an update; ids name the moment."""
+    jtel user the PBX lacks a deletion (none from an incomplete list, never a skipped user),
+    every group an update; ids name the moment."""
     stamp = at.strftime("%Y%m%dT%H%M%S.%f")
     events: list[Event] = []
     pbx_logins = set()
@@ -71,8 +113,9 @@ def snapshot_events(snapshot: PbxSnapshot, jtel_logins: Sequence[str], at: datet
         events.append(
             UserUpdate(f"import:{stamp}:user:{user.login}", at, user.login, profile, user.admin)
         )
-    for login in sorted(set(jtel_logins) - pbx_logins):
-        events.append(UserDelete(f"import:{stamp}:delete:{login}", at, login))
+    if not snapshot.why_no_deletes:
+        for login in sorted(set(jtel_logins) - pbx_logins - snapshot.kept_logins):
+            events.append(UserDelete(f"import:{stamp}:delete:{login}", at, login))
     for group in snapshot.groups:
         events.append(
             GroupUpdate(

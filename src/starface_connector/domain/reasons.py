@@ -46,6 +46,32 @@ class Why(StrEnum):
     PHONE_CHANGED = "phone_changed"
     ACD_SET_BY = "acd_set_by"
     PARAMETER_SET_BY = "parameter_set_by"
+    RESYNC = "resync"
+    ACD_PAUSED = "acd_paused"
+    ACD_RESUMED = "acd_resumed"
+    ACD_PAUSE_KEPT = "acd_pause_kept"
+    ACD_NOT_PAUSED = "acd_not_paused"
+    ACD_NOT_CHANGED = "acd_not_changed"
+    ACD_NEWER = "acd_newer"
+    DND_CHANGED = "dnd_changed"
+    DND_UNCHANGED = "dnd_unchanged"
+
+
+class PauseKept(StrEnum):
+    """Why a pause stayed when STARFACE would have changed it."""
+
+    BY_PBX = "by_pbx"
+    IN_JTEL = "in_jtel"
+    SET_IN_JTEL = "set_in_jtel"
+    OTHER_HOLDS = "other_holds"
+
+
+PAUSE_KEPT = {
+    PauseKept.BY_PBX: "STARFACE already paused it",
+    PauseKept.IN_JTEL: "already paused in jtel",
+    PauseKept.SET_IN_JTEL: "the pause was set in jtel",
+    PauseKept.OTHER_HOLDS: "{other} still holds",
+}
 
 
 @dataclass(frozen=True)
@@ -170,12 +196,38 @@ def _english(n: Note) -> str:
         case Why.ACD_CHANGED:
             return f"ACD status {a['old']} -> {a['new']} ({a['status']}; {a['parameter']}=0)"
         case Why.PHONE_UNCHANGED:
-            return f"no change: already {a['status']}"
+            return f"no change: already {a['status']}" + _original(a)
         case Why.PHONE_CHANGED:
-            return f"telephone status {a['old']} -> {a['new']}"
+            return f"telephone status {a['old']} -> {a['new']}" + _original(a)
         case Why.ACD_SET_BY:
             return f"ACD status {a['old']} -> {a['new']} set by {a['actor']}"
         case Why.PARAMETER_SET_BY:
             return f"{a['parameter']} {a['old']} -> {a['new']} set by {a['actor']}"
+        case Why.RESYNC:
+            return "resync"
+        case Why.ACD_PAUSED:
+            return f"ACD status {a['old']} -> PAUSE ({a['cause']}; {a['parameter']}=0)"
+        case Why.ACD_RESUMED:
+            return (
+                f"ACD status PAUSE -> CALLS_AND_MEDIA (end of {a['cause']}, which set the "
+                f"pause; {a['parameter']}=0)"
+            )
+        case Why.ACD_PAUSE_KEPT:
+            return "ACD status PAUSE kept: " + PAUSE_KEPT[PauseKept(a["kept"])].format(**a)
+        case Why.ACD_NOT_PAUSED:
+            return f"ACD status {a['status']} kept: only an agent in CALLS_AND_MEDIA is paused"
+        case Why.ACD_NOT_CHANGED:
+            return f"ACD status not changed ({a['parameter']}={a['value']})"
+        case Why.ACD_NEWER:
+            return f"ACD status kept: a newer login status applies ({a['last']})"
+        case Why.DND_CHANGED:
+            return f"do-not-disturb {'on' if a['enabled'] == 'yes' else 'off'}"
+        case Why.DND_UNCHANGED:
+            return f"no change: do-not-disturb already {'on' if a['enabled'] == 'yes' else 'off'}"
         case _:
             assert_never(n.why)
+
+
+def _original(a: Mapping[str, str]) -> str:
+    """The STARFACE state name the module sent, where it differs from the contract's."""
+    return f" (STARFACE {a['original']})" if a.get("original") else ""

@@ -20,16 +20,19 @@ from .model import (
     CreateUser,
     Decision,
     DeleteUser,
+    DndStatusChange,
     Event,
     GroupState,
     GroupUpdate,
     LoginStatus,
     Outcome,
     PasswordPolicy,
+    PhoneStatus,
     PhoneStatusChange,
     Profile,
     SetAcdStatus,
     SetAdmin,
+    SetDnd,
     SetPhoneStatus,
     UpdateProfile,
     UpsertGroup,
@@ -39,6 +42,7 @@ from .model import (
     UserUpdate,
 )
 from .parameters import (
+    DND_PAUSES_AGENT,
     IGNORE_GROUP_UPDATE,
     IGNORE_USER_DELETES,
     IGNORE_USER_SECURITY,
@@ -46,7 +50,7 @@ from .parameters import (
     USER_PASSWORD_SET_UID,
     Parameters,
 )
-from .reasons import Why, note
+from .reasons import Note, PauseKept, Why, note
 
 PROFILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("first_name", "firstName"),
@@ -85,7 +89,9 @@ def decide(event: Event, world: World, params: Parameters) -> Decision:
         case UserStatusChange():
             return _user_status(event, world, params)
         case PhoneStatusChange():
-            return _phone_status(event, world)
+            return _phone_status(event, world, params)
+        case DndStatusChange():
+            return _dnd_status(event, world, params)
         case _:
             assert_never(event)
 
@@ -97,8 +103,9 @@ def apply(world: World, event: Event, decision: Decision) -> None:
         return
     for change in decision.changes:
         _apply_change(world, change, event.occurred_at)
-    if decision.clock is not None:
-        _advance_clock(world, decision.clock)
+    for clock in (decision.clock, decision.acd_clock):
+        if clock is not None:
+            _advance_clock(world, clock)
 
 
 # ---- the rules per event type -------------------------------------------------------------
@@ -241,11 +248,12 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
     if stale:
         return stale
     clock = Clock(Aspect.ACD_STATUS, event.login, event.occurred_at)
+    first = _resync_note(event.resync)
     if event.status is LoginStatus.LOGGED_IN:
         if user.acd_status is AcdStatus.PAUSE:
             return Decision(
                 Outcome.APPLIED,
-                (note(Why.ACD_KEPT_PAUSE, parameter=IGNORE_USER_STATUS),),
+                (*first, note(Why.ACD_KEPT_PAUSE, parameter=IGNORE_USER_STATUS)),
                 (),
                 clock,
             )
@@ -255,13 +263,14 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
     if user.acd_status is target:
         return Decision(
             Outcome.APPLIED,
-            (note(Why.ACD_UNCHANGED, status=target, parameter=IGNORE_USER_STATUS),),
+            (*first, note(Why.ACD_UNCHANGED, status=target, parameter=IGNORE_USER_STATUS)),
             (),
             clock,
         )
     return Decision(
         Outcome.APPLIED,
         (
+            *first,
             note(
                 Why.ACD_CHANGED,
                 old=user.acd_status,
@@ -275,7 +284,7 @@ def _user_status(event: UserStatusChange, world: World, params: Parameters) -> D
     )
 
 
-def _phone_status(event: PhoneStatusChange, world: World) -> Decision:
+def _phone_status(event: PhoneStatusChange, world: World, params: Parameters) -> Decision:
     user = world.users.get(event.login)
     if user is None:
         return _unknown_user(event.login)
@@ -285,16 +294,154 @@ def _phone_status(event: PhoneStatusChange, world: World) -> Decision:
     if stale:
         return stale
     clock = Clock(Aspect.PHONE_STATUS, event.login, event.occurred_at)
+    original = {"original": event.original} if event.original else {}
+    notes = list(_resync_note(event.resync))
+    changes: list[Change] = []
     if user.phone_status is event.status:
-        return Decision(
-            Outcome.APPLIED, (note(Why.PHONE_UNCHANGED, status=event.status),), (), clock
-        )
+        notes.append(note(Why.PHONE_UNCHANGED, status=event.status, **original))
+    else:
+        notes.append(note(Why.PHONE_CHANGED, old=user.phone_status, new=event.status, **original))
+        changes.append(SetPhoneStatus(event.login, user.phone_status, event.status))
+    paused = event.status is PhoneStatus.QUEUE_PAUSE
+    was_paused = user.phone_status is PhoneStatus.QUEUE_PAUSE
+    effect = _pbx_pause(
+        event,
+        user,
+        params,
+        cause=PhoneStatus.QUEUE_PAUSE.value,
+        pausing=paused and not was_paused,
+        resuming=was_paused and not paused,
+        other_holds=user.dnd and params.dnd_pauses_agent and not params.ignore_user_status,
+        withholding=IGNORE_USER_STATUS if params.ignore_user_status else None,
+    )
     return Decision(
         Outcome.APPLIED,
-        (note(Why.PHONE_CHANGED, old=user.phone_status, new=event.status),),
-        (SetPhoneStatus(event.login, user.phone_status, event.status),),
+        (*notes, *effect.notes),
+        (*changes, *effect.changes),
         clock,
+        effect.withheld,
+        effect.acd_clock,
     )
+
+
+def _dnd_status(event: DndStatusChange, world: World, params: Parameters) -> Decision:
+    """DND is stored and shown; it pauses the agent only with DndPausesAgent=1 and
+    IgnoreUserStatus=0 (STARFACE changes the ACD status only while that is 0)."""
+    user = world.users.get(event.login)
+    if user is None:
+        return _unknown_user(event.login)
+    stale = _before_deletion(event.login, event.occurred_at, world) or _stale(
+        Aspect.DND, user.dnd_at, event.occurred_at
+    )
+    if stale:
+        return stale
+    clock = Clock(Aspect.DND, event.login, event.occurred_at)
+    enabled = "yes" if event.enabled else "no"
+    notes = list(_resync_note(event.resync))
+    changes: list[Change] = []
+    if user.dnd is event.enabled:
+        notes.append(note(Why.DND_UNCHANGED, enabled=enabled))
+    else:
+        notes.append(note(Why.DND_CHANGED, enabled=enabled))
+        changes.append(SetDnd(event.login, event.enabled))
+    withholding = None
+    if not params.dnd_pauses_agent:
+        withholding = DND_PAUSES_AGENT
+    elif params.ignore_user_status:
+        withholding = IGNORE_USER_STATUS
+    effect = _pbx_pause(
+        event,
+        user,
+        params,
+        cause="DND",
+        pausing=event.enabled and not user.dnd,
+        resuming=user.dnd and not event.enabled,
+        other_holds=user.phone_status is PhoneStatus.QUEUE_PAUSE,
+        withholding=withholding,
+    )
+    return Decision(
+        Outcome.APPLIED,
+        (*notes, *effect.notes),
+        (*changes, *effect.changes),
+        clock,
+        effect.withheld,
+        effect.acd_clock,
+    )
+
+
+@dataclass(frozen=True)
+class _Effect:
+    notes: tuple[Note, ...] = ()
+    changes: tuple[Change, ...] = ()
+    withheld: tuple[str, ...] = ()
+    acd_clock: Clock | None = None
+
+
+def _pbx_pause(
+    event: PhoneStatusChange | DndStatusChange,
+    user: UserState,
+    params: Parameters,
+    *,
+    cause: str,
+    pausing: bool,
+    resuming: bool,
+    other_holds: bool,
+    withholding: str | None,
+) -> _Effect:
+    """What entering or leaving a STARFACE pause (QUEUE_PAUSE, DND) does to the ACD status.
+
+    Entering pauses an agent in CALLS_AND_MEDIA and remembers that STARFACE set the pause;
+    leaving takes the agent back to CALLS_AND_MEDIA only if STARFACE set it and no other
+    STARFACE pause still holds. A pause set in jtel is never ended from STARFACE.
+    """
+    if not (pausing or resuming):
+        return _Effect()
+    if withholding is not None:  # STARFACE changes no ACD status now, in either direction
+        if pausing and user.acd_status is AcdStatus.CALLS_AND_MEDIA:
+            value = "0" if withholding == DND_PAUSES_AGENT else "1"
+            return _Effect(
+                (note(Why.ACD_NOT_CHANGED, parameter=withholding, value=value),), (), (withholding,)
+            )
+        return _Effect()
+    if user.acd_at is not None and event.occurred_at < user.acd_at:
+        return _Effect((note(Why.ACD_NEWER, last=_iso(user.acd_at)),))
+    acd_clock = Clock(Aspect.ACD_STATUS, event.login, event.occurred_at)
+    if pausing:
+        if user.acd_status is AcdStatus.CALLS_AND_MEDIA:
+            return _Effect(
+                (
+                    note(
+                        Why.ACD_PAUSED,
+                        old=user.acd_status,
+                        cause=cause,
+                        parameter=IGNORE_USER_STATUS,
+                    ),
+                ),
+                (SetAcdStatus(event.login, user.acd_status, AcdStatus.PAUSE, paused_by_pbx=True),),
+                (),
+                acd_clock,
+            )
+        if user.acd_status is AcdStatus.PAUSE:
+            kept = PauseKept.BY_PBX if user.acd_paused_by_pbx else PauseKept.IN_JTEL
+            return _Effect((note(Why.ACD_PAUSE_KEPT, kept=kept),))
+        return _Effect((note(Why.ACD_NOT_PAUSED, status=user.acd_status),))
+    if user.acd_status is not AcdStatus.PAUSE:
+        return _Effect()
+    if not user.acd_paused_by_pbx:
+        return _Effect((note(Why.ACD_PAUSE_KEPT, kept=PauseKept.SET_IN_JTEL),))
+    if other_holds:
+        other = "DND" if cause != "DND" else PhoneStatus.QUEUE_PAUSE.value
+        return _Effect((note(Why.ACD_PAUSE_KEPT, kept=PauseKept.OTHER_HOLDS, other=other),))
+    return _Effect(
+        (note(Why.ACD_RESUMED, cause=cause, parameter=IGNORE_USER_STATUS),),
+        (SetAcdStatus(event.login, AcdStatus.PAUSE, AcdStatus.CALLS_AND_MEDIA),),
+        (),
+        acd_clock,
+    )
+
+
+def _resync_note(resync: bool) -> tuple[Note, ...]:
+    return (note(Why.RESYNC),) if resync else ()
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -370,9 +517,15 @@ def _apply_change(world: World, change: Change, occurred_at: datetime) -> None:
                     members = tuple(m for m in group.members if m != change.login)
                     world.groups[group_id] = replace(group, members=members)
         case SetAcdStatus():
-            world.users[change.login] = replace(world.users[change.login], acd_status=change.new)
+            world.users[change.login] = replace(
+                world.users[change.login],
+                acd_status=change.new,
+                acd_paused_by_pbx=change.paused_by_pbx,
+            )
         case SetPhoneStatus():
             world.users[change.login] = replace(world.users[change.login], phone_status=change.new)
+        case SetDnd():
+            world.users[change.login] = replace(world.users[change.login], dnd=change.enabled)
         case UpsertGroup():
             previous = world.groups.get(change.group_id)
             world.groups[change.group_id] = GroupState(
@@ -401,6 +554,8 @@ def _advance_clock(world: World, clock: Clock) -> None:
             user = replace(user, acd_at=_later(user.acd_at, clock.at))
         case Aspect.PHONE_STATUS:
             user = replace(user, phone_at=_later(user.phone_at, clock.at))
+        case Aspect.DND:
+            user = replace(user, dnd_at=_later(user.dnd_at, clock.at))
         case _:
             assert_never(clock.aspect)
     world.users[clock.key] = user

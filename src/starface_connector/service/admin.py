@@ -41,7 +41,7 @@ class Administration:
         self._clock = clock
 
     def list_parameters(self) -> list[ParameterView]:
-        """The six parameters as stored (a corrupt value is shown as it is stored)."""
+        """The parameters as stored (a corrupt value is shown as it is stored)."""
         with self._uow() as uow:
             stored = uow.parameters.values()
         return [ParameterView(spec, stored.get(spec.name, spec.default)) for spec in SPECS]
@@ -91,7 +91,8 @@ class Administration:
                 return False
             now = self._clock()
             after = world.copy()
-            after.users[users_uid] = replace(user, acd_status=status)
+            # A status set by a person is no pause STARFACE may end.
+            after.users[users_uid] = replace(user, acd_status=status, acd_paused_by_pbx=False)
             uow.world.persist(world, after, password_hashes={}, now=now)
             notes = (note(Why.ACD_SET_BY, old=user.acd_status, new=status, actor=actor),)
             uow.log.append(

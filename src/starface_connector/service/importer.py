@@ -1,9 +1,15 @@
 """Full import from STARFACE: the PBX snapshot becomes events that run through the same rules.
 
 Users become USER_UPDATE events, groups GROUP_UPDATE, jtel users missing from the PBX
-USER_DELETE, all stamped with the moment the snapshot was taken. So the six parameters apply
-exactly as for live events, and a live event newer than the snapshot makes the imported value
-stale instead of being overwritten.
+USER_DELETE, all stamped with the moment the snapshot was taken, on the PBX's own clock (the
+clock of the module's live events; the connector's clock less a tolerance if the PBX did not
+say). So the parameters apply exactly as for live events, and a live event newer than the
+snapshot makes the imported value stale instead of being overwritten.
+
+Deletions are the dangerous part: none are planned from a user list that may be partial (a
+REST account without the administration right) or that skipped an unreadable record without
+a Login-ID, a skipped user is never deleted, and an import that would delete more than a share
+of the jtel users refuses unless asked with ``allow_mass_delete`` (scheduled runs never are).
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ PbxReader = Callable[[], PbxSnapshot]
 Progress = Callable[[str, int, int], None]
 CHUNK_EVENTS = 1000
 LEASE = timedelta(hours=1)
+#: Standard share of the jtel users an import may delete without ``allow_mass_delete``.
+MAX_DELETE_SHARE = 0.10
+#: Without the PBX's time, the snapshot is dated this much before the connector's clock.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass
@@ -51,6 +61,19 @@ class ImportReport:
     #: one per user or group that changes, is stale or is rejected: subject, outcome, reason
     #: (the English text) and notes (the reason as data, for other languages)
     details: list[dict[str, Any]] = field(default_factory=list)
+    #: why no deletion was planned ("" when the PBX's user list was complete)
+    deletes_withheld: str = ""
+    #: records the PBX sent that could not be read: {"kind", "id", "login", "reason"}
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: groups deleted on the PBX while it was read (left as they are in jtel)
+    groups_gone: list[str] = field(default_factory=list)
+    #: what the import would refuse to do unasked (a dry run reports it instead)
+    refusal: str = ""
+
+    @property
+    def partial(self) -> bool:
+        """Not everything on the PBX could be followed: records skipped or deletes withheld."""
+        return bool(self.skipped or self.deletes_withheld)
 
     @property
     def changes(self) -> int:
@@ -81,6 +104,11 @@ class ImportReport:
             "ignored": dict(sorted(self.ignored.items())),
             "stale": sorted(self.stale),
             "rejected": sorted(self.rejected),
+            "partial": self.partial,
+            "deletesWithheld": self.deletes_withheld or None,
+            "skipped": self.skipped,
+            "groupsGone": sorted(self.groups_gone),
+            "refusal": self.refusal or None,
             "details": [
                 {k: v for k, v in detail.items() if k != "notes"} for detail in self.details
             ],
@@ -138,11 +166,23 @@ def fewer_gc_pauses() -> Iterator[None]:
 class Importer:
     """Runs imports one at a time, in this process (a lock) and across instances (a lease)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        hasher: PasswordHasher,
+        *,
+        max_delete_share: float = MAX_DELETE_SHARE,
+        clock_tolerance: timedelta = CLOCK_TOLERANCE,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
         self._local = threading.Lock()
+        self.max_delete_share = max_delete_share
+        self.clock_tolerance = clock_tolerance
+        #: called after the plan and before the write (tests commit a live event there)
+        self.on_planned: Callable[[], object] | None = None
 
     def run(
         self,
@@ -151,30 +191,46 @@ class Importer:
         dry_run: bool = False,
         trigger: str = "cli",
         progress: Progress | None = None,
+        allow_mass_delete: bool = False,
     ) -> ImportReport:
+        """Import now; raises :class:`ImportBusy` if one runs, :class:`ImportRefused` if it
+        would delete more than ``max_delete_share`` of the jtel users unasked."""
         if not self._local.acquire(blocking=False):
             raise ImportBusy("an import is already running")
         try:
             with fewer_gc_pauses():
-                return self._run(fetch, dry_run=dry_run, trigger=trigger, progress=progress)
+                return self._run(
+                    fetch,
+                    dry_run=dry_run,
+                    trigger=trigger,
+                    progress=progress,
+                    allow_mass_delete=allow_mass_delete,
+                )
         finally:
             self._local.release()
 
     def _run(
-        self, fetch: PbxReader, *, dry_run: bool, trigger: str, progress: Progress | None
+        self,
+        fetch: PbxReader,
+        *,
+        dry_run: bool,
+        trigger: str,
+        progress: Progress | None,
+        allow_mass_delete: bool,
     ) -> ImportReport:
         run_id = self._take_lease(trigger, dry_run)
         status = "failed"
         report: ImportReport | None = None
         try:
-            taken_at = self._clock()
+            fallback = self._clock() - self.clock_tolerance
             if progress:
                 progress("fetch", 0, 1)
             snapshot = fetch()
             if progress:
                 progress("fetch", 1, 1)
-            report = self._apply(snapshot, taken_at, dry_run, progress)
-            status = "done"
+            taken_at = snapshot.taken_at or fallback
+            report = self._apply(snapshot, taken_at, dry_run, progress, allow_mass_delete)
+            status = "partial" if report.partial else "done"
             return report
         finally:
             self._release_lease(run_id, status, report)
@@ -203,6 +259,7 @@ class Importer:
         taken_at: datetime,
         dry_run: bool,
         progress: Progress | None,
+        allow_mass_delete: bool = False,
     ) -> ImportReport:
         """Decide the whole import in memory first, then write only what changes.
 
@@ -225,7 +282,16 @@ class Importer:
                 "jtel users (check the REST account's rights)"
             )
         pristine = world.copy()
-        report = ImportReport(dry_run=dry_run, taken_at=taken_at)
+        report = ImportReport(
+            dry_run=dry_run,
+            taken_at=taken_at,
+            deletes_withheld=snapshot.why_no_deletes,
+            skipped=[
+                {"kind": r.kind, "id": r.id, "login": r.login, "reason": r.reason}
+                for r in snapshot.skipped
+            ],
+            groups_gone=[str(g) for g in snapshot.groups_gone],
+        )
         changing: list[Event] = []
         planned: list[EventResult] = []
         for event in snapshot_events(snapshot, list(world.users), taken_at):
@@ -247,6 +313,19 @@ class Importer:
                 planned.append(result)
             else:
                 report.tally(event, result)
+        deletes = sum(1 for r in planned for c in r.changes if isinstance(c, DeleteUser))
+        if deletes and deletes > self.max_delete_share * len(pristine.users):
+            report.refusal = (
+                f"the import would delete {deletes} of {len(pristine.users)} jtel users, more "
+                f"than {self.max_delete_share:.0%} (STARFACE_CONNECTOR_IMPORT_MAX_DELETE_SHARE)"
+            )
+            if not (dry_run or allow_mass_delete):
+                raise ImportRefused(
+                    f"{report.refusal}; nothing was changed. If that is right, run it with "
+                    "--allow-mass-delete (API: allowMassDelete=true)"
+                )
+        if self.on_planned is not None and not dry_run:
+            self.on_planned()
         if dry_run or not changing:
             for event, result in zip(changing, planned, strict=True):
                 report.tally(event, result)

@@ -51,6 +51,14 @@ class ImportScheduler:
         except Exception:  # the loop must survive anything; the traceback goes to the log
             log.exception("scheduled import failed")
         else:
+            if report.partial:
+                log.warning(
+                    "scheduled import partial: %d record(s) skipped%s",
+                    len(report.skipped),
+                    f"; no user deleted: {report.deletes_withheld}"
+                    if report.deletes_withheld
+                    else "",
+                )
             log.info(
                 "import: %d created, %d updated, %d deleted, %d unchanged, %d group changes",
                 len(report.created),

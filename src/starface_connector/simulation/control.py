@@ -7,12 +7,33 @@ import hmac
 import random
 import secrets
 import threading
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["SimulatorControl", "compute_internal_secret"]
+__all__ = ["ACCOUNT_ID", "Fault", "SimulatorControl", "compute_internal_secret"]
 
 #: Unused nonces kept at most; older ones are forgotten.
 _MAX_NONCES = 10_000
+#: A session token lives this long, as on STARFACE (4 hours).
+TOKEN_LIFETIME = 4 * 3600.0
+#: User id of the REST account; it is no generated user and not listed by ``GET /users``.
+ACCOUNT_ID = 1
+#: Statuses an injected fault answers with: those a client may retry (500 is not one).
+TRANSIENT_FAULTS = (502, 503, 504)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted failure for the next matching request (``key`` like "GET /groups/{groupid}",
+    or None for any request)."""
+
+    status: int
+    key: str | None = None
+    retry_after: str | None = None
+    message: str = "simulated fault"
 
 
 def compute_internal_secret(login: str, nonce: str, password: str) -> str:
@@ -38,6 +59,9 @@ class SimulatorControl:
         latency: float,
         seed: int,
         list_unassigned_users: bool,
+        token_lifetime: float = TOKEN_LIFETIME,
+        login_type: str = "Internal",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
@@ -48,6 +72,20 @@ class SimulatorControl:
         self.error_rate = error_rate
         self.latency = latency
         self.list_unassigned_users = list_unassigned_users
+        #: Seconds a token lives after its login; tokens then expire (401).
+        self.token_lifetime = token_lifetime
+        #: ``loginType`` of ``GET /login`` (a PBX may spell it ``INTERNAL``).
+        self.login_type = login_type
+        #: Whether the REST account holds the administration permission. Without it,
+        #: ``GET /users`` lists only the users it "can access": every second one.
+        self.account_admin = True
+        #: Field overrides per user id, served in ``GET /users`` as a broken record would be.
+        self.broken_users: dict[int, dict[str, Any]] = {}
+        self._monotonic = monotonic
+        self._faults: deque[Fault] = deque()
+        #: called with each request's key before it is answered (tests change the PBX there,
+        #: e.g. delete a group between its listing and its details)
+        self.on_request: Callable[[str], object] | None = None
         #: When False every token is refused (to test clients that cannot recover).
         self.accept_tokens = True
         self.requests: Counter[str] = Counter()
@@ -59,7 +97,7 @@ class SimulatorControl:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, float] = {}  # token -> when it expires
         self._nonces: OrderedDict[str, bool] = OrderedDict()
 
     # sessions ---------------------------------------------------------------
@@ -84,7 +122,7 @@ class SimulatorControl:
         expected = compute_internal_secret(self.login, nonce, self.password)
         ok = (
             nonce_known
-            and login_type == "Internal"
+            and login_type.casefold() == self.login_type.casefold() == "internal"
             and hmac.compare_digest(secret.encode(), expected.encode())
         )
         with self._lock:
@@ -92,14 +130,20 @@ class SimulatorControl:
                 self.logins_failed += 1
                 return None
             token = secrets.token_hex(32)
-            self._tokens[token] = self.login
+            self._tokens[token] = self._monotonic() + self.token_lifetime
             self.logins_succeeded += 1
             return token
 
     def token_valid(self, token: str | None) -> bool:
-        """True if the token was issued and not revoked (and tokens are accepted at all)."""
+        """True if the token was issued, is not revoked and has not expired (and tokens are
+        accepted at all)."""
         with self._lock:
-            return self.accept_tokens and token is not None and token in self._tokens
+            if not self.accept_tokens or token is None or token not in self._tokens:
+                return False
+            if self._monotonic() >= self._tokens[token]:
+                del self._tokens[token]
+                return False
+            return True
 
     def logout(self, token: str) -> None:
         """Invalidate one token."""
@@ -118,15 +162,24 @@ class SimulatorControl:
             return len(self._tokens)
 
     # faults and counters ----------------------------------------------------
-    def draw_fault(self) -> int | None:
-        """Decide with the seeded RNG whether this request fails, and with which status."""
-        if self.error_rate <= 0:
-            return None
+    def fail_next(self, *faults: Fault) -> None:
+        """Script failures: each answers the next request it matches, once, in order."""
         with self._lock:
-            if self._rng.random() >= self.error_rate:
+            self._faults.extend(faults)
+
+    def draw_fault(self, key: str) -> Fault | None:
+        """A scripted fault for this request, or one drawn with the seeded RNG at
+        ``error_rate`` (502, 503 or 504: the failures that pass on retry)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.key in (None, key):
+                    self._faults.remove(fault)
+                    self.faults_injected += 1
+                    return fault
+            if self.error_rate <= 0 or self._rng.random() >= self.error_rate:
                 return None
             self.faults_injected += 1
-            return self._rng.choice((500, 503))
+            return Fault(self._rng.choice(TRANSIENT_FAULTS))
 
     def enter(self, key: str, version: str | None) -> None:
         """Count a request and track concurrency."""
@@ -135,6 +188,8 @@ class SimulatorControl:
             self.api_versions[version or "-"] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.on_request is not None:
+            self.on_request(key)
 
     def leave(self) -> None:
         """Mark a request finished."""

@@ -16,10 +16,19 @@ Where the specification is silent or odd, the simulator chooses the documented o
 * Optional integer fields such as ``PhoneNumber.assignedUserAccountId`` are left out instead
   of being ``null``, because the schema types them as plain integers.
 
-Two behaviours are deliberately outside the specification, as real PBXs and proxies do it:
-requests without a valid ``authToken`` get 401, and injected faults answer 500 or 503 with the
-header ``X-Simulator-Fault: injected`` so tests can tell them from real answers. An
-``X-Version`` header other than 1 or 2 is refused with 400.
+Errors without a documented body answer ``{"code", "message"}``, as the PBX does.
+
+Behaviours outside the specification, as real PBXs and proxies have them: requests without a
+valid ``authToken`` get 401 (tokens also expire after ``token_lifetime``, 4 hours by default);
+``GET /login`` sends ``"secret": null``; injected faults answer 502, 503 or 504 (scripted ones
+any status, 429 with ``Retry-After``) with the header ``X-Simulator-Fault: injected`` so tests
+can tell them from real answers; a user record broken on purpose
+(``control.broken_users``) is marked ``X-Simulator-Fault: record``. An ``X-Version`` header
+other than 1 or 2 is refused with 400.
+
+The REST account is user ``ACCOUNT_ID`` (``GET /users/me``), not one of the generated users.
+It holds the administration permission unless ``control.account_admin`` is False; then
+``GET /users`` lists only the users it "can access" (spec, ``/users``): every second one.
 """
 
 from __future__ import annotations
@@ -34,8 +43,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .control import SimulatorControl
-from .records import dumps
+from .control import ACCOUNT_ID, TOKEN_LIFETIME, SimulatorControl
+from .records import (
+    ADMIN_PERMISSION_ID,
+    DEFAULT_PERMISSION_IDS,
+    PERMISSIONS,
+    dumps,
+    permission_info,
+)
 from .render import RestRenderer
 from .state import SimulatedPbx
 
@@ -55,8 +70,21 @@ def _json(body: bytes, status: int = 200) -> Response:
     return Response(content=body, status_code=status, media_type=_JSON)
 
 
-def _message(text: str, status: int) -> Response:
-    return _json(dumps({"message": text}), status)
+def _message(text: str, status: int, code: str = "") -> Response:
+    """An error as the PBX answers it: ``{"code", "message"}``."""
+    return _json(dumps({"code": code or _CODES.get(status, str(status)), "message": text}), status)
+
+
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
 
 
 def _parse_bool(raw: str | None) -> bool | None:
@@ -77,6 +105,9 @@ def create_simulator_app(
     latency: float = 0.0,
     seed: int = 42,
     list_unassigned_users: bool = False,
+    token_lifetime: float = TOKEN_LIFETIME,
+    login_type: str = "Internal",
+    monotonic: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Starlette:
     """Build the ASGI app serving ``pbx`` under ``/rest``.
@@ -84,8 +115,9 @@ def create_simulator_app(
     ``login``/``password`` is the one API account that may log in. ``error_rate`` is the share
     of requests answered 500 or 503 (seeded by ``seed``), ``latency`` seconds are added to every
     request (awaited with ``sleep``). ``list_unassigned_users`` makes group details list all
-    users, not only members. The app's state holds ``control`` (:class:`SimulatorControl`) and
-    ``pbx``.
+    users, not only members. Tokens expire ``token_lifetime`` seconds after the login (read on
+    ``monotonic``). ``login_type`` is what ``GET /login`` asks for. The app's state holds
+    ``control`` (:class:`SimulatorControl`) and ``pbx``.
     """
     control = SimulatorControl(
         login=login,
@@ -94,6 +126,9 @@ def create_simulator_app(
         latency=latency,
         seed=seed,
         list_unassigned_users=list_unassigned_users,
+        token_lifetime=token_lifetime,
+        login_type=login_type,
+        **({"monotonic": monotonic} if monotonic is not None else {}),
     )
     rest = RestRenderer(pbx)
 
@@ -107,10 +142,12 @@ def create_simulator_app(
             try:
                 if control.latency:
                     await sleep(control.latency)
-                fault = control.draw_fault()
+                fault = control.draw_fault(key)
                 if fault is not None:
-                    response = _message(f"simulated fault {fault}", fault)
+                    response = _message(f"{fault.message} {fault.status}", fault.status)
                     response.headers[FAULT_HEADER] = "injected"
+                    if fault.retry_after is not None:
+                        response.headers["Retry-After"] = fault.retry_after
                     return response
                 if version is not None and version not in SUPPORTED_API_VERSIONS:
                     return _message(f"unsupported X-Version {version}", 400)
@@ -123,7 +160,9 @@ def create_simulator_app(
         return Route("/rest" + template, endpoint, methods=[method])
 
     async def get_login(request: Request) -> Response:
-        return _json(dumps({"loginType": "Internal", "nonce": control.new_nonce()}))
+        # A real PBX sends the template's secret as null.
+        template = {"loginType": control.login_type, "nonce": control.new_nonce(), "secret": None}
+        return _json(dumps(template))
 
     async def post_login(request: Request) -> Response:
         try:
@@ -145,7 +184,21 @@ def create_simulator_app(
         return Response(status_code=204)
 
     async def get_users(request: Request) -> Response:
-        return _json(rest.render_users(request.query_params.get("searchTerm")))
+        body = rest.render_users(request.query_params.get("searchTerm"))
+        if control.account_admin and not control.broken_users:
+            return _json(body)
+        users = json.loads(body)
+        if not control.account_admin:  # only the users this account "can access"
+            users = users[::2]
+        for user in users:
+            user.update(control.broken_users.get(user["id"], {}))
+        response = _json(dumps(users))
+        if control.broken_users:
+            response.headers[FAULT_HEADER] = "record"
+        return response
+
+    async def get_me(request: Request) -> Response:
+        return _json(dumps(_account(control.login)))
 
     async def get_user(request: Request) -> Response:
         body = rest.render_user(request.path_params["userId"])
@@ -173,6 +226,12 @@ def create_simulator_app(
         return _json(body)
 
     async def get_user_permissions(request: Request) -> Response:
+        if request.path_params["userId"] == ACCOUNT_ID:
+            granted = set(DEFAULT_PERMISSION_IDS)
+            if control.account_admin:
+                granted.add(ADMIN_PERMISSION_ID)
+            infos = [permission_info(*p) for p in PERMISSIONS if p[0] in granted]
+            return _json(dumps(infos))
         body = rest.render_user_permissions(request.path_params["userId"])
         if body is None:
             return _message("user not found", 404)
@@ -196,6 +255,7 @@ def create_simulator_app(
         guarded("POST", "/login", post_login, auth=False),
         guarded("DELETE", "/login", delete_login, auth=False),
         guarded("GET", "/users", get_users),
+        guarded("GET", "/users/me", get_me),
         guarded("GET", "/users/{userId:int}", get_user),
         guarded(
             "GET", "/users/{userId:int}/phonenumberconfig/phonenumbers/", get_number_assignments
@@ -211,3 +271,19 @@ def create_simulator_app(
     app.state.control = control
     app.state.pbx = pbx
     return app
+
+
+def _account(login: str) -> dict[str, object]:
+    """The REST account as a spec ``User``."""
+    return {
+        "id": ACCOUNT_ID,
+        "login": login,
+        "firstName": "REST",
+        "familyName": "API",
+        "email": "",
+        "language": "en",
+        "personId": "00000000-0000-4000-8000-000000000001",
+        "missedCallReport": False,
+        "faxCoverPage": False,
+        "faxEmailJournal": False,
+    }

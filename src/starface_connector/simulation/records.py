@@ -3,6 +3,11 @@
 The shapes follow the specification's definitions (``User``, ``PhoneNumber``,
 ``PermissionInfo``). Optional integer fields such as ``PhoneNumber.assignedUserAccountId`` are
 left out instead of being ``null``, because the schema types them as plain integers.
+
+An external ``PhoneNumber`` comes in parts, as the specification describes its fields:
+``exitCode`` (the international exit code, "00"), ``nationalPrefix`` (the country code, "49"),
+``localPrefix`` (the area code, "721") and ``number`` ("the number itself": the subscriber
+number with its extension, "5551001"). Internal numbers are their extension alone.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = [
     "SimUser",
     "dumps",
     "number_type",
+    "parse_number",
     "permission_info",
 ]
 
@@ -70,6 +76,28 @@ def number_type(number: str) -> str:
     return "EXTERNAL" if number.startswith(("+", "0")) or len(number) > 6 else "INTERNAL"
 
 
+#: Prefixes of the simulated PBX's own external number block (Karlsruhe, Germany).
+EXIT_CODE, COUNTRY_CODE, AREA_CODE = "00", "49", "721"
+
+
+def parse_number(text: str) -> tuple[str, str, str, str, str]:
+    """(type, exitCode, nationalPrefix, localPrefix, number) of a number given as text.
+
+    "+49 30 1234567" (country, area, number apart) is split into its parts; an external number
+    of bare digits ("5551001") is one of this PBX's own block (00, 49, 721); anything else
+    external ("+4972199", "0721 99") keeps its text as ``number``, without prefixes.
+    """
+    kind = number_type(text)
+    if kind == "INTERNAL":
+        return kind, "", "", "", text
+    parts = text.split()
+    if text.startswith("+") and len(parts) >= 3:
+        return kind, EXIT_CODE, parts[0][1:], parts[1], "".join(parts[2:])
+    if text.isdigit() and not text.startswith("0"):
+        return kind, EXIT_CODE, COUNTRY_CODE, AREA_CODE, text
+    return kind, "", "", "", text
+
+
 @dataclass
 class SimUser:
     id: int
@@ -110,6 +138,17 @@ class SimNumber:
     type: str
     user_id: int | None = None
     group_id: int | None = None
+    exit_code: str = ""
+    national_prefix: str = ""
+    local_prefix: str = ""
+
+    @property
+    def full(self) -> str:
+        """What the user's number is to the outside world: the extension for an internal
+        number, "+<country> <area> <number>" for an external one with its prefixes."""
+        if self.type == "INTERNAL" or not self.national_prefix:
+            return self.number
+        return f"+{self.national_prefix} {self.local_prefix} {self.number}"
 
     def rest(self) -> JsonObject:
         """The number as a spec ``PhoneNumber``; unassigned ids are omitted, never null."""
@@ -120,8 +159,12 @@ class SimNumber:
             "type": self.type,
             "numberBlockId": _INTERNAL_BLOCK_ID if internal else _EXTERNAL_BLOCK_ID,
         }
-        if not internal:
-            out.update(exitCode="0", nationalPrefix="49", localPrefix="721")
+        if self.national_prefix:
+            out.update(
+                exitCode=self.exit_code,
+                nationalPrefix=self.national_prefix,
+                localPrefix=self.local_prefix,
+            )
         if self.user_id is not None:
             out["assignedUserAccountId"] = self.user_id
             out["assignedServiceId"] = CALL_SERVICE_ID

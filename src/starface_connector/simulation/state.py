@@ -23,7 +23,7 @@ from .records import (
     SimGroup,
     SimNumber,
     SimUser,
-    number_type,
+    parse_number,
 )
 
 __all__ = ["PbxView", "SimulatedPbx"]
@@ -119,7 +119,7 @@ class SimulatedPbx:
             numbers_by_user: dict[int, list[str]] = {}
             for num in self._numbers.values():
                 if num.user_id is not None:
-                    numbers_by_user.setdefault(num.user_id, []).append(num.number)
+                    numbers_by_user.setdefault(num.user_id, []).append(num.full)
             admins = self._grants[ADMIN_PERMISSION_ID]
             users = tuple(
                 PbxUser(
@@ -187,7 +187,8 @@ class SimulatedPbx:
 
         ``login`` defaults to the next free Login-ID; ``phone_numbers`` defaults to one new
         internal extension. Numbers starting with "+" or "0" or longer than six digits are
-        EXTERNAL, others INTERNAL.
+        EXTERNAL, others INTERNAL; "+49 721 5551001" is stored in its parts, bare digits
+        ("5551001") belong to this PBX's own block (see :func:`.records.parse_number`).
         """
         with self._lock:
             numbers = (
@@ -319,7 +320,8 @@ class SimulatedPbx:
 
     def _new_number(self, number: str, *, user_id: int | None) -> SimNumber:
         num_id = self._numbering.number_id()
-        num = SimNumber(id=num_id, number=number, type=number_type(number), user_id=user_id)
+        kind, exit_code, national, local, digits = parse_number(number)
+        num = SimNumber(num_id, digits, kind, user_id, None, exit_code, national, local)
         self._numbers[num.id] = num
         return num
 

@@ -124,6 +124,25 @@ class TrafficModel:
         with self._state_lock:
             return dict(self._phone)
 
+    def login_states(self) -> dict[str, LoginStatus]:
+        """Per login, the login status of the last USER_STATUS generated (LOGGED_OUT before)."""
+        with self._state_lock:
+            return {login: self._login.get(login, LoginStatus.LOGGED_OUT) for login in self._phone}
+
+    def resync_events(self) -> list[WireEvent]:
+        """Every user's current login and phone state, marked ``resync``: what the module
+        sends when it opens a session, so states missed meanwhile are corrected at once."""
+        events = []
+        for login, status in sorted(self.login_states().items()):
+            phone = self.phone_states()[login]
+            events.append(
+                user_status_event(login, status, occurred_at=self._clock.stamp(), resync=True)
+            )
+            events.append(
+                phone_status_event(login, phone, occurred_at=self._clock.stamp(), resync=True)
+            )
+        return events
+
     def initial_events(self) -> list[WireEvent]:
         """USER_UPDATE for every PBX user, then GROUP_UPDATE for every group.
 

@@ -15,7 +15,9 @@ It is deliberately a well-behaved client, because the connector's guarantees res
   ids, after an exponential backoff with jitter, so the connector's idempotency deduplicates it;
 * an expired session (401) is renewed and the batch resent at once;
 * an event is dropped only from the backlog when the connector acknowledged it; whatever is
-  still unacknowledged when the pusher is stopped stays in :attr:`EventPusher.unsent`.
+  still unacknowledged when the pusher is stopped stays in :attr:`EventPusher.unsent`;
+* after a gap (a renewed session, or events it had to drop) it resyncs: every user's current
+  login and phone state, marked ``resync``, sent after whatever was still queued.
 
 Waiting (backoff and the pacing of live traffic) goes through a :class:`~.clock.Clock`, so
 tests can run the pusher on virtual time.
@@ -34,7 +36,7 @@ from typing import Any, Self
 
 import httpx
 
-from ..domain.model import PhoneStatus
+from ..domain.model import LoginStatus, PhoneStatus
 from .clock import Clock, SystemClock, utc_now
 from .state import SimulatedPbx
 from .traffic import TrafficModel
@@ -133,6 +135,9 @@ class EventPusher:
         self._http = httpx.Client(base_url=self.connector_url, timeout=timeout)
         self._session_id: str | None = None
         self._sessions_opened = 0
+        self._needs_resync = False
+        #: resync batches sent (each all users' login and phone states)
+        self.resyncs = 0
         self._backlog: deque[list[WireEvent]] = deque()
         self._stop_event = threading.Event()
         self._halt = self._stop_event
@@ -158,6 +163,23 @@ class EventPusher:
     def phone_states(self) -> dict[str, PhoneStatus]:
         """Per login, the phone status of the last PHONE_STATUS generated (OFFLINE before)."""
         return self._traffic.phone_states()
+
+    def login_states(self) -> dict[str, LoginStatus]:
+        """Per login, the login status of the last USER_STATUS generated (LOGGED_OUT before)."""
+        return self._traffic.login_states()
+
+    def generate(self, count: int) -> None:
+        """Draw ``count`` draws of live traffic into the backlog without sending them (the PBX
+        goes on while the connector cannot be reached)."""
+        self._enqueue(self._traffic.live_events(count))
+
+    def drop_unsent(self) -> int:
+        """Forget the events the connector never acknowledged, as a module whose buffer ran
+        out does, and resync at the next delivery; returns how many were dropped."""
+        dropped = self.unsent
+        self._backlog.clear()
+        self._needs_resync = True
+        return dropped
 
     def push_initial(self) -> None:
         """Send USER_UPDATE for every PBX user, then GROUP_UPDATE for every group.
@@ -277,11 +299,18 @@ class EventPusher:
             self._backlog.append(list(events[start : start + MAX_BATCH]))
 
     def _drain(self) -> None:
-        while self._backlog:
-            batch = self._backlog[0]
-            results = self._post_batch(batch)
-            self._backlog.popleft()  # only now is the batch safe on the connector
-            self._count(batch, results)
+        while True:
+            while self._backlog:
+                batch = self._backlog[0]
+                results = self._post_batch(batch)
+                self._backlog.popleft()  # only now is the batch safe on the connector
+                self._count(batch, results)
+            if not (self._needs_resync and self._traffic.started):
+                return
+            # After everything queued: the states held now, so nothing missed stays wrong.
+            self._needs_resync = False
+            self.resyncs += 1
+            self._enqueue(self._traffic.resync_events())
 
     def _count(self, batch: list[WireEvent], results: list[_Result]) -> None:
         self.batches += 1
@@ -357,6 +386,7 @@ class EventPusher:
                         raise PushError(f"no sessionId in the answer: {response.text}") from exc
                     if self._sessions_opened:
                         self.session_renewals += 1
+                        self._needs_resync = True  # the connector may have missed events
                     self._sessions_opened += 1
                     self._session_id = session_id
                     return session_id

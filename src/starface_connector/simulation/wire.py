@@ -10,11 +10,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ..domain.model import EventType, LoginStatus, PhoneStatus
+from ..domain.model import EventType, LoginStatus
 from ..domain.pbx import PbxGroup, PbxUser
 
 __all__ = [
     "WireEvent",
+    "dnd_status_event",
     "group_update_event",
     "make_event",
     "new_event_id",
@@ -94,17 +95,23 @@ def group_update_event(
     )
 
 
+def _resync(resync: bool) -> dict[str, bool]:
+    return {"resync": True} if resync else {}
+
+
 def user_status_event(
     login: str,
     status: LoginStatus,
     *,
     event_id: str | None = None,
     occurred_at: datetime | None = None,
+    resync: bool = False,
 ) -> WireEvent:
-    """``USER_STATUS``: the agent logged in to or out of its groups."""
+    """``USER_STATUS``: the agent logged in to or out of its groups (``resync``: the state
+    held now, reported when a session opens)."""
     return make_event(
         EventType.USER_STATUS,
-        {"login": login, "status": LoginStatus(status).value},
+        {"login": login, "status": LoginStatus(status).value, **_resync(resync)},
         event_id=event_id,
         occurred_at=occurred_at,
     )
@@ -112,15 +119,34 @@ def user_status_event(
 
 def phone_status_event(
     login: str,
-    status: PhoneStatus,
+    status: str,
     *,
     event_id: str | None = None,
     occurred_at: datetime | None = None,
+    resync: bool = False,
 ) -> WireEvent:
-    """``PHONE_STATUS``: the state of the user's telephone."""
+    """``PHONE_STATUS``: the state of the user's telephone, by the contract's name or the
+    module's own (``AVAILABLE``, ``ACTIVE``, ...)."""
     return make_event(
         EventType.PHONE_STATUS,
-        {"login": login, "status": PhoneStatus(status).value},
+        {"login": login, "status": str(status), **_resync(resync)},
+        event_id=event_id,
+        occurred_at=occurred_at,
+    )
+
+
+def dnd_status_event(
+    login: str,
+    enabled: bool,
+    *,
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+    resync: bool = False,
+) -> WireEvent:
+    """``DND_STATUS``: do-not-disturb switched on or off."""
+    return make_event(
+        EventType.DND_STATUS,
+        {"login": login, "enabled": bool(enabled), **_resync(resync)},
         event_id=event_id,
         occurred_at=occurred_at,
     )

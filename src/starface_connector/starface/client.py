@@ -6,21 +6,35 @@ exceptions in :mod:`starface_connector.starface.errors` with a one-line message.
 
 How a snapshot is derived from the specification, with as few requests as possible:
 
-* users: ``GET /users`` (one request for all users).
+* users: ``GET /users`` (one request for all users). It lists "the users the current user
+  can access", so the REST account's own rights are read first (``GET /users/me``, then
+  ``GET /permissions/users/{userId}``): without the administration permission the list may be
+  partial, and the snapshot says so (``PbxSnapshot.incomplete``: the import deletes nobody).
+  A user record that cannot be read is skipped and reported, the others are kept; an empty
+  or missing (null) ``email``, ``language`` or name is read as empty text.
 * admin flag: ``GET /permissions`` lists ``PermissionInfo`` objects; the one whose
-  ``permission`` name is ``administration`` is the administration permission, and
-  ``GET /permissions/{permissionId}/users`` returns the users holding it.
+  ``permission`` name is the configured one (``administration`` by default) is the
+  administration permission, and ``GET /permissions/{permissionId}/users`` returns the users
+  holding it.
 * phone numbers: ``GET /phonenumbers?assigned=true`` returns every assigned ``PhoneNumber``;
   ``assignedUserAccountId`` is the account id of the owning user, and the specification uses
   "account id" and user id interchangeably ("the user with the given account id {userId}"), so
-  it is matched against ``User.id``. A user's numbers are the ``number`` values, sorted. This
+  it is matched against ``User.id``. A user's numbers are sorted; each is :func:`dialable`:
+  an internal number is its extension, an external one is built from its parts. This
   replaces one ``/users/{userId}/phonenumberconfig/phonenumbers/`` request per user, whose
   ``PhoneNumberAssignment`` objects only carry number ids anyway.
 * groups: ``GET /groups`` for the ids, then ``GET /groups/{groupid}`` per group (fanned out
-  with bounded concurrency); members are the ``assignableUsers`` with ``assigned: true``.
+  with bounded concurrency); members are the ``assignableUsers`` with ``assigned: true``. The
+  specification documents only 500 for a group's details: after one, the group list is read
+  again; a group no longer listed was deleted meanwhile and is left out (``groups_gone``), one
+  still listed is skipped as unreadable.
+* time: the snapshot carries the PBX's own clock, the earliest ``Date`` header of the
+  listings, so imported data is dated in the same time as the module's live events.
 
-Transient failures (connection errors, timeouts, HTTP 5xx) are retried with exponential
-backoff and jitter; an HTTP 401 triggers one fresh login and one more try.
+Only what can pass on retry is retried, with exponential backoff and jitter: connection
+errors and timeouts, 502, 503 and 504, and 429 when it says ``Retry-After``. A 500 from
+STARFACE is usually permanent and is reported at once, with the ``{code, message}`` the PBX
+sent. An HTTP 401 triggers one fresh login and one more try.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import hmac
 import itertools
 import logging
 import random
@@ -36,12 +51,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
-from ..domain.pbx import PbxGroup, PbxSnapshot, PbxUser
+from ..domain.pbx import PbxGroup, PbxSnapshot, PbxUser, SkippedRecord
 from .errors import (
     StarfaceAuthError,
     StarfaceError,
@@ -49,7 +66,14 @@ from .errors import (
     StarfaceUnreachable,
 )
 
-__all__ = ["API_VERSION", "DEFAULT_ADMIN_PERMISSION", "StarfaceClient", "compute_secret"]
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_ADMIN_PERMISSION",
+    "StarfaceClient",
+    "compute_secret",
+    "dialable",
+    "normalise_fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +82,9 @@ API_VERSION = "2"
 #: ``PermissionInfo.permission`` name of the administration permission.
 DEFAULT_ADMIN_PERMISSION = "administration"
 _MAX_BACKOFF = 10.0
+#: The longest ``Retry-After`` honoured; a PBX asking for more is given up on.
+_MAX_RETRY_AFTER = 60.0
+_RETRIED_STATUSES = frozenset({502, 503, 504})
 _T = TypeVar("_T")
 
 
@@ -65,25 +92,138 @@ def compute_secret(login_type: str, login: str, nonce: str, password: str) -> st
     """Login secret as the specification defines it for ``POST /login``.
 
     ``Internal``: ``<login>:SHA512hex(<login><nonce>SHA512hex(<password>))``;
-    ``ActiveDirectory``: ``BASE64(<login><nonce><password>)``.
+    ``ActiveDirectory``: ``BASE64(<login><nonce><password>)``. The type is matched without
+    regard to case or underscores: the spec's examples say ``Internal``, its text
+    ``INTERNAL`` and ``ACTIVE_DIRECTORY``.
     """
-    if login_type == "Internal":
+    kind = login_type.replace("_", "").casefold()
+    if kind == "internal":
         pw_hash = hashlib.sha512(password.encode("utf-8")).hexdigest()
         digest = hashlib.sha512(f"{login}{nonce}{pw_hash}".encode()).hexdigest()
         return f"{login}:{digest}"
-    if login_type == "ActiveDirectory":
+    if kind == "activedirectory":
         return base64.b64encode(f"{login}{nonce}{password}".encode()).decode("ascii")
     raise StarfaceProtocolError(f"STARFACE asks for unknown login type {login_type!r}")
+
+
+def dialable(item: dict[str, Any]) -> str:
+    """The number of a spec ``PhoneNumber`` as jtel keeps it.
+
+    An ``INTERNAL`` number is its extension (``number``). An external one with a
+    ``nationalPrefix`` (the country code) is written internationally, which dials from
+    anywhere: ``+<nationalPrefix> <localPrefix> <number>``; the ``exitCode`` ("00") is what
+    "+" stands for, and a trunk "0" before the local prefix is dropped. Without a country code
+    the parts are joined as the PBX gives them: ``<exitCode> <localPrefix> <number>``.
+    """
+    number = _text(item.get("number"))
+    if item.get("type") == "INTERNAL":
+        return number
+    exit_code, local = _text(item.get("exitCode")), _text(item.get("localPrefix"))
+    country = _text(item.get("nationalPrefix")).lstrip("+")
+    if country.startswith("00"):
+        country = country[2:]
+    if country:
+        return " ".join(p for p in (f"+{country}", local.lstrip("0"), number) if p.strip("+"))
+    return " ".join(p for p in (exit_code, local, number) if p)
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint as 64 lower-case hex digits ("AB:CD:..." accepted); ValueError
+    if it is none."""
+    digits = text.replace(":", "").replace(" ", "").strip().lower()
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise ValueError(
+            f"{text!r} is no SHA-256 fingerprint (64 hex digits, e.g. as "
+            "openssl x509 -noout -fingerprint -sha256 prints it)"
+        )
+    return digits
 
 
 class _Transient(Exception):
     """A failure worth retrying; carries the error to raise once retries are used up."""
 
-    def __init__(self, error: StarfaceError, *, answered: bool = False) -> None:
+    def __init__(
+        self, error: StarfaceError, *, answered: bool = False, wait: float | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error = error
-        #: The PBX answered (5xx): it is up, so it gets a larger retry budget than silence.
+        #: The PBX answered (502/503/504/429): it is up, so it gets a larger retry budget.
         self.answered = answered
+        #: At least this long before the next try (``Retry-After``).
+        self.wait = wait
+
+
+class _GroupUnreadable(Exception):
+    """A group's details could not be read (HTTP 500 or 404): is it gone, or broken?"""
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """``: message (code X)`` from an error body ``{code, message}``, or ""."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    message, code = body.get("message"), body.get("code")
+    parts = []
+    if isinstance(message, str) and message.strip():
+        parts.append(" ".join(message.split())[:300])
+    if isinstance(code, str | int) and not isinstance(code, bool) and str(code).strip():
+        parts.append(f"(code {str(code).strip()[:60]})")
+    return ": " + " ".join(parts) if parts else ""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after", "").strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _pbx_time(response: httpx.Response) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+
+
+def _pinned_context(fingerprint: str) -> ssl.SSLContext:
+    """A TLS context that trusts exactly the certificate with this SHA-256 fingerprint.
+
+    The chain and the name are not checked (an appliance's self-signed certificate has
+    neither); the fingerprint is compared right after the handshake, before any request
+    is sent on the connection.
+    """
+    expected = normalise_fingerprint(fingerprint)
+
+    class PinnedSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            super().do_handshake(block)
+            der = self.getpeercert(binary_form=True) or b""
+            seen = hashlib.sha256(der).hexdigest()
+            if not hmac.compare_digest(seen, expected):
+                self.close()
+                error = ssl.SSLCertVerificationError(
+                    f"certificate fingerprint SHA256 {seen} is not the pinned {expected}"
+                )
+                error.verify_message = str(error)
+                raise error
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.sslsocket_class = PinnedSocket
+    return context
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -106,7 +246,9 @@ class StarfaceClient:
     """Synchronous STARFACE REST client; safe to share between threads.
 
     ``base_url`` is the PBX address with or without the ``/rest`` suffix. ``verify`` is True
-    (system CAs), False (no TLS verification; only for labs) or the path of a CA bundle.
+    (system CAs), False (no TLS verification; only for labs) or the path of a CA bundle (for
+    it, Python's strict X.509 checks, on by default from 3.13, are off: appliance certificates
+    often fail them). ``fingerprint`` pins the PBX's certificate by its SHA-256 instead.
     ``retries`` is the number of extra attempts when the PBX cannot be reached (twice as many
     when it answers 5xx: it is up, just failing now and then), waiting about
     ``backoff_base * 2**attempt`` seconds (with jitter) in between. ``concurrency`` bounds the
@@ -126,6 +268,7 @@ class StarfaceClient:
         backoff_base: float = 0.2,
         concurrency: int = 8,
         admin_permission: str = DEFAULT_ADMIN_PERMISSION,
+        fingerprint: str | None = None,
     ) -> None:
         if retries < 0 or backoff_base < 0 or timeout <= 0 or concurrency < 1:
             raise ValueError("retries/backoff_base must be >= 0, timeout > 0, concurrency >= 1")
@@ -140,10 +283,11 @@ class StarfaceClient:
         self._token: str | None = None
         self._token_lock = threading.Lock()
         self._jitter = random.Random()
+        self._dates: list[datetime] | None = None  # PBX times seen while taking a snapshot
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
-            verify=self._tls_setting(verify),
+            verify=self._tls_setting(verify, fingerprint),
             headers={"X-Version": API_VERSION, "Accept": "application/json"},
             limits=httpx.Limits(
                 max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2
@@ -169,14 +313,23 @@ class StarfaceClient:
         return str(url.copy_with(path=path, query=None, fragment=None, username=None))
 
     @staticmethod
-    def _tls_setting(verify: bool | str) -> bool | ssl.SSLContext:
+    def _tls_setting(verify: bool | str, fingerprint: str | None) -> bool | ssl.SSLContext:
         """httpx wants an SSLContext for custom CA bundles; build it with a clear error."""
+        if fingerprint is not None:
+            try:
+                return _pinned_context(fingerprint)
+            except ValueError as exc:
+                raise StarfaceUnreachable(str(exc)) from exc
         if isinstance(verify, bool):
             return verify
         try:
-            return ssl.create_default_context(cafile=verify)
+            context = ssl.create_default_context(cafile=verify)
         except (OSError, ssl.SSLError) as exc:
             raise StarfaceUnreachable(f"cannot load CA bundle {verify!r}: {exc}") from exc
+        # Python 3.13 made the default context strict (RFC 5280); the bundle was chosen by
+        # the operator for an appliance whose self-signed certificate is rarely that strict.
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        return context
 
     def __enter__(self) -> StarfaceClient:
         return self
@@ -219,8 +372,13 @@ class StarfaceClient:
                 if attempt >= budget:
                     suffix = f" (gave up after {attempt + 1} attempts)"
                     raise type(failure.error)(failure.error.message + suffix) from failure
+                if failure.wait is not None and failure.wait > _MAX_RETRY_AFTER:
+                    raise type(failure.error)(
+                        f"{failure.error.message} (it asks to retry after "
+                        f"{failure.wait:g} s; gave up)"
+                    ) from failure
                 log.debug("retrying after transient failure: %s", failure.error)
-                time.sleep(self._delay(attempt))
+                time.sleep(max(self._delay(attempt), failure.wait or 0.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(
@@ -248,17 +406,30 @@ class StarfaceClient:
             if cert is not None:
                 raise StarfaceUnreachable(
                     f"TLS certificate of {where} could not be verified "
-                    f"({cert.verify_message or cert}); pass the PBX CA bundle as verify"
+                    f"({cert.verify_message or cert}); pass its CA bundle "
+                    "(--starface-ca-bundle) or pin it (--starface-cert-fingerprint)"
                 ) from exc
             raise _Transient(
                 StarfaceUnreachable(f"{where} is unreachable: {exc or type(exc).__name__}")
             ) from exc
         status = response.status_code
-        if status >= 500:
-            kind = StarfaceUnreachable if status in (502, 503, 504) else StarfaceProtocolError
+        if status in _RETRIED_STATUSES:
             raise _Transient(
-                kind(f"{where} answered {method} {path} with HTTP {status}"), answered=True
+                StarfaceUnreachable(
+                    f"{where} answered {method} {path} with HTTP {status}{_error_detail(response)}"
+                ),
+                answered=True,
             )
+        if status == 429:
+            wait = _retry_after(response)
+            if wait is not None:  # throttled, and told when to come back
+                raise _Transient(
+                    StarfaceUnreachable(
+                        f"{where} answered {method} {path} with HTTP 429{_error_detail(response)}"
+                    ),
+                    answered=True,
+                    wait=wait,
+                )
         return response
 
     def _request(
@@ -284,7 +455,12 @@ class StarfaceClient:
             if response.status_code == 403:
                 raise StarfaceAuthError(
                     f"STARFACE login {self.login_id!r} is not allowed to {method} {path}"
+                    + _error_detail(response)
                 )
+            if self._dates is not None:
+                moment = _pbx_time(response)
+                if moment is not None:
+                    self._dates.append(moment)
             return response
 
     def _get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
@@ -298,7 +474,7 @@ class StarfaceClient:
         if response.status_code not in tuple(expected):
             raise StarfaceProtocolError(
                 f"STARFACE at {self.base_url} answered {method} {path} "
-                f"with unexpected HTTP {response.status_code}"
+                f"with unexpected HTTP {response.status_code}{_error_detail(response)}"
             )
         try:
             return response.json()
@@ -360,7 +536,7 @@ class StarfaceClient:
         if response.status_code in (400, 401, 403):
             raise StarfaceAuthError(
                 f"STARFACE at {self.base_url} rejected the login of {self.login_id!r}: "
-                "wrong login ID or password"
+                f"wrong login ID or password{_error_detail(response)}"
             )
         data = self._object(self._decode(response, "POST", "/login", expected=(200,)), "token")
         token = data.get("token")
@@ -406,18 +582,41 @@ class StarfaceClient:
 
     def admin_permission_id(self) -> int:
         """Id of the permission named like ``admin_permission`` (case-insensitive)."""
-        wanted = self._admin_permission.casefold()
+        wanted = self._admin_permission.strip().casefold()
+        offered = []
         for info in self.permissions():
             name = info.get("permission")
-            if (
-                isinstance(name, str)
-                and name.strip().casefold() == wanted
-                and _is_int(info.get("id"))
-            ):
-                return int(info["id"])
+            if isinstance(name, str):
+                offered.append(name.strip())
+                if name.strip().casefold() == wanted and _is_int(info.get("id")):
+                    return int(info["id"])
         raise StarfaceProtocolError(
-            f"STARFACE lists no {self._admin_permission!r} permission, so administrators "
-            "cannot be determined"
+            f"STARFACE offers no permission named {self._admin_permission!r}, so "
+            f"administrators cannot be determined; it offers: {', '.join(offered) or 'none'} "
+            "(choose one with --starface-admin-permission)"
+        )
+
+    def account_rights(self) -> str:
+        """Why ``GET /users`` may be partial for this REST account, or "" if it holds the
+        administration permission (read from ``/users/me`` and its permissions)."""
+        who = f"the REST account {self.login_id!r}"
+        try:
+            me = self._object(self._get_json("/users/me"), "the REST account")
+            account_id = me.get("id")
+            if not _is_int(account_id):
+                return f"STARFACE did not say which user {who} is"
+            path = f"/permissions/users/{int(account_id)}"
+            names = [
+                str(p.get("permission", "")).strip().casefold()
+                for p in self._objects(self._get_json(path), "the REST account's permissions")
+            ]
+        except StarfaceProtocolError as exc:
+            return f"the rights of {who} could not be read ({exc})"
+        if self._admin_permission.strip().casefold() in names:
+            return ""
+        return (
+            f"{who} lacks the {self._admin_permission!r} permission, so STARFACE may list only "
+            "some users"
         )
 
     def admin_user_ids(self) -> set[int]:
@@ -439,116 +638,183 @@ class StarfaceClient:
         )
 
     def phone_numbers_by_user(self) -> dict[int, tuple[str, ...]]:
-        """Sorted ``number`` values per user id, from one ``GET /phonenumbers?assigned=true``."""
+        """Sorted :func:`dialable` numbers per user id, from one
+        ``GET /phonenumbers?assigned=true``; a number without its ``number`` is left out."""
         found: dict[int, list[str]] = {}
         for item in self.phone_numbers(assigned=True):
             owner, number = item.get("assignedUserAccountId"), item.get("number")
             if not _is_int(owner):
                 continue  # unassigned, or assigned to a group, service or module
-            if not isinstance(number, str):
-                raise StarfaceProtocolError(
-                    f"STARFACE phone number {item.get('id')!r} has no number string"
-                )
-            found.setdefault(int(owner), []).append(number)
+            if not isinstance(number, str) or not number.strip():
+                log.warning("STARFACE phone number %r has no number; left out", item.get("id"))
+                continue
+            found.setdefault(int(owner), []).append(dialable(item))
         return {owner: tuple(sorted(numbers)) for owner, numbers in found.items()}
 
     # ----------------------------------------------------------------- snapshot
-    def _group_or_none(self, group_id: int) -> dict[str, Any] | None:
-        """Group details, or None if the group vanished since it was listed (HTTP 404)."""
+    def _group(self, group_id: int) -> dict[str, Any]:
+        """A group's details; :class:`_GroupUnreadable` on HTTP 500 or 404 (gone, or broken)."""
         path = f"/groups/{int(group_id)}"
         response = self._request("GET", path)
-        if response.status_code == 404:
-            return None
+        if response.status_code in (404, 500):
+            raise _GroupUnreadable(
+                f"GET {path} answered HTTP {response.status_code}{_error_detail(response)}"
+            )
         return self._object(self._decode(response, "GET", path, expected=(200,)), "a group")
 
     def fetch_snapshot(self) -> PbxSnapshot:
         """Read users, admin flags, phone numbers and groups into one :class:`PbxSnapshot`.
 
-        Costs 5 requests plus one per group (plus 2 to log in; never one per user); independent
-        requests and the group details run in parallel, at most ``concurrency`` at a time.
+        Costs 7 requests plus one per group (plus 2 to log in; never one per user), and one
+        more listing of the groups when a group's details fail; independent requests and the
+        group details run in parallel, at most ``concurrency`` at a time.
         """
         self._current_token()  # log in once before fanning out
-        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="starface") as pool:
-            try:
-                users_f = pool.submit(self.users)
-                admins_f = pool.submit(self.admin_user_ids)
-                numbers_f = pool.submit(self.phone_numbers_by_user)
-                group_items = pool.submit(self.groups).result()
-                group_ids = []
-                for item in group_items:
-                    if not _is_int(item.get("id")):
-                        raise StarfaceProtocolError("STARFACE listed a group without an id")
-                    group_ids.append(int(item["id"]))
-                detail_fs: list[Future[dict[str, Any] | None]] = [
-                    pool.submit(self._group_or_none, gid) for gid in group_ids
-                ]
-                raw_users = users_f.result()
-                admins = admins_f.result()
-                numbers = numbers_f.result()
-                details = [f.result() for f in detail_fs]
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        users = sorted(
-            (self._to_user(raw, admins, numbers) for raw in raw_users), key=lambda u: u.id
-        )
+        self._dates = []
+        try:
+            with ThreadPoolExecutor(self._concurrency, thread_name_prefix="starface") as pool:
+                try:
+                    users_f = pool.submit(self.users)
+                    rights_f = pool.submit(self.account_rights)
+                    admins_f = pool.submit(self.admin_user_ids)
+                    numbers_f = pool.submit(self.phone_numbers_by_user)
+                    group_items = pool.submit(self.groups).result()
+                    group_ids = [self._group_id(item) for item in group_items]
+                    detail_fs: list[Future[dict[str, Any]]] = [
+                        pool.submit(self._group, gid) for gid in group_ids
+                    ]
+                    raw_users = users_f.result()
+                    incomplete = rights_f.result()
+                    admins = admins_f.result()
+                    numbers = numbers_f.result()
+                    details: list[dict[str, Any] | _GroupUnreadable] = []
+                    for future in detail_fs:
+                        try:
+                            details.append(future.result())
+                        except _GroupUnreadable as exc:
+                            details.append(exc)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+            dates = self._dates
+        finally:
+            self._dates = None
+        skipped: list[SkippedRecord] = []
+        users: list[PbxUser] = []
+        for raw in raw_users:
+            read = self._to_user(raw, admins, numbers)
+            if isinstance(read, SkippedRecord):
+                skipped.append(read)
+            else:
+                users.append(read)
+        users.sort(key=lambda u: u.id)
         login_of = {user.id: user.login for user in users}
-        groups = []
-        for item, detail in zip(group_items, details, strict=True):
-            if detail is None:
+        unreadable_ids = {r.id: r.login for r in skipped if r.id is not None}
+        failed = [gid for gid, d in zip(group_ids, details, strict=True) if not isinstance(d, dict)]
+        still_listed = {self._group_id(item) for item in self.groups()} if failed else set()
+        gone = tuple(sorted(gid for gid in failed if gid not in still_listed))
+        groups: list[PbxGroup] = []
+        for gid, detail in zip(group_ids, details, strict=True):
+            if isinstance(detail, _GroupUnreadable):
+                if gid in still_listed:
+                    skipped.append(SkippedRecord("group", gid, None, str(detail)))
                 continue
-            groups.append(self._to_group(item, detail, login_of))
+            group = self._to_group(gid, detail, login_of, unreadable_ids, bool(incomplete))
+            if isinstance(group, SkippedRecord):
+                skipped.append(group)
+            else:
+                groups.append(group)
         groups.sort(key=lambda g: g.id)
-        return PbxSnapshot(users=tuple(users), groups=tuple(groups))
+        for record in skipped:
+            log.warning("STARFACE %s %s skipped: %s", record.kind, record.id, record.reason)
+        return PbxSnapshot(
+            users=tuple(users),
+            groups=tuple(groups),
+            taken_at=min(dates) if dates else None,
+            incomplete=incomplete,
+            skipped=tuple(skipped),
+            groups_gone=gone,
+        )
+
+    @staticmethod
+    def _group_id(item: dict[str, Any]) -> int:
+        if not _is_int(item.get("id")):
+            raise StarfaceProtocolError("STARFACE listed a group without an id")
+        return int(item["id"])
 
     @staticmethod
     def _to_user(
         raw: dict[str, Any], admins: set[int], numbers: dict[int, tuple[str, ...]]
-    ) -> PbxUser:
+    ) -> PbxUser | SkippedRecord:
+        """The user, or a :class:`SkippedRecord` saying why the record cannot be read."""
         user_id = raw.get("id")
-        if not _is_int(user_id):
-            raise StarfaceProtocolError("STARFACE sent a user without a numeric id")
+        login = raw.get("login")
+        known_id = int(user_id) if _is_int(user_id) else None
+        known_login = login if isinstance(login, str) and login.strip() else None
+        if known_id is None:
+            return SkippedRecord("user", None, known_login, "no numeric id")
+        if known_login is None:
+            return SkippedRecord("user", known_id, None, "no Login-ID")
         fields = {}
-        for key in ("login", "firstName", "familyName", "email", "language"):
+        for key in ("firstName", "familyName", "email", "language"):
             value = raw.get(key)
+            if value is None:  # a user without an e-mail address is still a user
+                value = ""
             if not isinstance(value, str):
-                raise StarfaceProtocolError(
-                    f"STARFACE user {user_id} lacks the required string field {key!r}"
+                return SkippedRecord(
+                    "user", known_id, known_login, f"{key} is {type(value).__name__}, not text"
                 )
             fields[key] = value
         return PbxUser(
-            id=int(user_id),
-            login=fields["login"],
+            id=known_id,
+            login=known_login,
             first_name=fields["firstName"],
             family_name=fields["familyName"],
             email=fields["email"],
             language=fields["language"],
-            admin=int(user_id) in admins,
-            phone_numbers=numbers.get(int(user_id), ()),
+            admin=known_id in admins,
+            phone_numbers=numbers.get(known_id, ()),
         )
 
     @staticmethod
     def _to_group(
-        item: dict[str, Any], detail: dict[str, Any], login_of: dict[int, str]
-    ) -> PbxGroup:
-        group_id = int(item["id"])
+        group_id: int,
+        detail: dict[str, Any],
+        login_of: dict[int, str],
+        unreadable: dict[int, str | None],
+        incomplete: bool,
+    ) -> PbxGroup | SkippedRecord:
+        """The group with the Login-IDs of its members, or why it cannot be taken as it is."""
         name = detail.get("name")
         if not isinstance(name, str):
-            name = item.get("groupname") if isinstance(item.get("groupname"), str) else ""
-        members = []
+            return SkippedRecord("group", group_id, None, "no name")
         assignable = detail.get("assignableUsers") or []
         if not isinstance(assignable, list):
-            raise StarfaceProtocolError(f"STARFACE group {group_id} has malformed assignableUsers")
+            return SkippedRecord("group", group_id, None, "assignableUsers is not a list")
+        members = []
         for entry in assignable:
             if not isinstance(entry, dict) or entry.get("assigned") is not True:
                 continue
             member_id = entry.get("id")
             if not _is_int(member_id):
-                raise StarfaceProtocolError(f"STARFACE group {group_id} lists a member without id")
+                return SkippedRecord("group", group_id, None, "a member without an id")
             login = login_of.get(int(member_id))
+            if login is None and int(member_id) in unreadable:
+                login = unreadable[int(member_id)]
+                if login is None:  # its membership cannot be told: keep the group as it is
+                    return SkippedRecord(
+                        "group",
+                        group_id,
+                        None,
+                        f"member {member_id} is a user record that could not be read",
+                    )
             if login is None:
+                if incomplete:  # a user the REST account cannot see: do not drop them
+                    return SkippedRecord(
+                        "group", group_id, None, f"member {member_id} is not listed by GET /users"
+                    )
                 # Created after GET /users answered; the next snapshot will include it.
                 log.warning("group %s lists unknown user %s; skipped", group_id, member_id)
                 continue
             members.append(login)
-        return PbxGroup(id=group_id, name=str(name), member_logins=tuple(sorted(members)))
+        return PbxGroup(id=group_id, name=name, member_logins=tuple(sorted(members)))

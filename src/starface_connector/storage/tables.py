@@ -100,6 +100,10 @@ class UserRow(Base):
     phone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dnd: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    dnd_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the PAUSE came from STARFACE (QUEUE_PAUSE or DND), so leaving that state resumes
+    acd_paused_by_pbx: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class TombstoneRow(Base):

@@ -40,6 +40,7 @@ class UserView:
     groups: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    dnd: bool
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class AgentView:
     last_name: str
     acd_status: str
     phone_status: str
+    dnd: bool
     #: the names of the agent's groups
     groups: tuple[str, ...]
 
@@ -187,6 +189,7 @@ class Views:
             UserRow.last_name,
             UserRow.acd_status,
             UserRow.phone_status,
+            UserRow.dnd,
         )
         if group:
             query = query.where(
@@ -214,7 +217,10 @@ class Views:
             rows = list(db.execute(query.order_by(UserRow.last_name, UserRow.first_name)))
             for login, name in db.execute(memberships.order_by(GroupRow.name)):
                 names[login].append(name)
-        return [AgentView(*row, groups=tuple(names[row.users_uid])) for row in rows]
+        return [
+            AgentView(*row[:5], dnd=bool(row.dnd), groups=tuple(names[row.users_uid]))
+            for row in rows
+        ]
 
     def last_log_id(self) -> int:
         with self._engine.connect() as db:
@@ -339,6 +345,7 @@ def _user(row: Any, groups: list[str]) -> UserView:
     values = row._asdict()
     values.update(
         admin=bool(values["admin"]),
+        dnd=bool(values["dnd"]),
         phone_numbers=tuple(values["phone_numbers"] or ()),
         groups=tuple(groups),
     )

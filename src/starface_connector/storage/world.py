@@ -38,6 +38,9 @@ STATE_COLUMNS = (
     users.profile_at,
     users.acd_at,
     users.phone_at,
+    users.dnd,
+    users.dnd_at,
+    users.acd_paused_by_pbx,
 )
 _ACD = {status.value: status for status in AcdStatus}
 _PHONE = {status.value: status for status in PhoneStatus}
@@ -72,6 +75,9 @@ def user_state(row: Any) -> UserState:
         profile_at=row.profile_at,
         acd_at=row.acd_at,
         phone_at=row.phone_at,
+        dnd=bool(row.dnd),
+        dnd_at=row.dnd_at,
+        acd_paused_by_pbx=bool(row.acd_paused_by_pbx),
     )
 
 
@@ -89,6 +95,9 @@ def user_columns(state: UserState) -> dict[str, Any]:
         "profile_at": state.profile_at,
         "acd_at": state.acd_at,
         "phone_at": state.phone_at,
+        "dnd": state.dnd,
+        "dnd_at": state.dnd_at,
+        "acd_paused_by_pbx": state.acd_paused_by_pbx,
     }
 
 

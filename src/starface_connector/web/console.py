@@ -112,6 +112,7 @@ def agent_json(agent: AgentView, _: Callable[[str], str]) -> dict[str, Any]:
         "phone": phone.value,
         "phoneLabel": _(words.PHONE_STATUS[phone]),
         "phoneIcon": words.PHONE_ICON[phone],
+        "dnd": agent.dnd,
     }
 
 
@@ -424,12 +425,16 @@ def create_console(container: Container) -> APIRouter:
             return refused(request, who)
         try:
             spec = spec_for(name)
+        except InvalidParameter:
+            return parameters_page(request, who, status=404)
+        try:
             container.admin.set_parameter(
                 spec.name, value, actor=who.username, source=Source.CONSOLE
             )
-        except InvalidParameter as exc:
+        except InvalidParameter:
+            error = words.parameter_error(spec.kind, spec.name, value, who.gettext)
             return parameters_page(
-                request, who, status=422, error=str(exc), failed=name, attempted=value
+                request, who, status=422, error=error, failed=spec.name, attempted=value
             )
         return back(f"/parameters?changed={quote(spec.short_name)}")
 

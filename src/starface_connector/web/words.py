@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..domain.model import AcdStatus, EventType, ManualChange, Outcome, PhoneStatus
-from ..domain.reasons import Note, Why
+from ..domain.parameters import SESSION_SECONDS_MAX, SESSION_SECONDS_MIN, ParameterKind
+from ..domain.reasons import Note, PauseKept, Why
 
 
 def N_(message: str) -> str:
@@ -36,12 +37,14 @@ PHONE_STATUS = {
     PhoneStatus.RINGING: N_("Ringing"),
     PhoneStatus.BUSY: N_("Busy"),
     PhoneStatus.OFFLINE: N_("Offline"),
+    PhoneStatus.QUEUE_PAUSE: N_("Queue pause"),
 }
 PHONE_ICON = {
     PhoneStatus.IDLE: "○",
     PhoneStatus.RINGING: "◎",
     PhoneStatus.BUSY: "●",
     PhoneStatus.OFFLINE: "⊘",
+    PhoneStatus.QUEUE_PAUSE: "‖",
 }
 OUTCOME = {
     Outcome.APPLIED: N_("Applied"),
@@ -58,6 +61,7 @@ EVENT_TYPE = {
     EventType.GROUP_UPDATE: N_("Group update"),
     EventType.USER_STATUS: N_("Login status"),
     EventType.PHONE_STATUS: N_("Telephone status"),
+    EventType.DND_STATUS: N_("Do not disturb"),
     ManualChange.ACD_STATUS_SET: N_("ACD status set by hand"),
     ManualChange.PARAMETER_SET: N_("Parameter changed"),
 }
@@ -72,11 +76,12 @@ ASPECT = {
     "profile": N_("profile"),
     "ACD status": N_("ACD status"),
     "phone status": N_("telephone status"),
+    "DND status": N_("do-not-disturb"),
     "group": N_("group"),
 }
 
 REASON = {
-    Why.DUPLICATE: N_("Already processed: event {event_id} arrived before."),
+    Why.DUPLICATE: N_("Already processed: event {event_id} was received before."),
     Why.RESERVED_LOGIN: N_("Refused: the login {login} is reserved for jtel's administrator."),
     Why.UNKNOWN_USER: N_("Refused: there is no user {login}."),
     Why.IGNORED: N_("Ignored because {parameter} is 1."),
@@ -97,7 +102,7 @@ REASON = {
     Why.USER_CREATED: N_("User {login} created."),
     Why.PASSWORD_UID: N_("The password is the UsersUID because {parameter} is 1."),
     Why.PASSWORD_RANDOM: N_(
-        "The password is random because {parameter} is 0: an administrator sets one."
+        "The password is random because {parameter} is 0; an administrator must set one."
     ),
     Why.ADMIN_NOT_TAKEN: N_("The admin flag was not taken because {parameter} is 1."),
     Why.ADMIN_TAKEN: N_("Admin flag: {admin} ({parameter} is 0)."),
@@ -114,23 +119,74 @@ REASON = {
     Why.GROUP_UNCHANGED: N_("The group did not change ({parameter} is 0)."),
     Why.UNKNOWN_MEMBERS: N_("Unknown logins not added: {logins}."),
     Why.ACD_KEPT_PAUSE: N_(
-        "The agent stays on Pause: a login does not end a pause ({parameter} is 0)."
+        "The agent stays on Pause: logging in does not end a pause ({parameter} is 0)."
     ),
     Why.ACD_UNCHANGED: N_("The agent was already on {status} ({parameter} is 0)."),
-    Why.ACD_CHANGED: N_("ACD status changed from {old} to {new} by {status} ({parameter} is 0)."),
+    Why.ACD_CHANGED: N_(
+        "ACD status changed from {old} to {new} after {status} ({parameter} is 0)."
+    ),
     Why.PHONE_UNCHANGED: N_("The telephone was already {status}."),
     Why.PHONE_CHANGED: N_("Telephone status changed from {old} to {new}."),
     Why.ACD_SET_BY: N_("ACD status changed from {old} to {new} by {actor}."),
     Why.PARAMETER_SET_BY: N_("{parameter} changed from {old} to {new} by {actor}."),
+    Why.RESYNC: N_("STARFACE sent the state again to bring jtel up to date (resync)."),
+    Why.ACD_PAUSED: N_("ACD status changed from {old} to Pause after {cause} ({parameter} is 0)."),
+    Why.ACD_RESUMED: N_(
+        "ACD status changed from Pause to Calls and Media: {cause} ended, and it had set the "
+        "pause ({parameter} is 0)."
+    ),
+    Why.ACD_PAUSE_KEPT: N_("The agent stays on Pause: {kept}."),
+    Why.ACD_NOT_PAUSED: N_("The agent stays {status}: only an agent on Calls and Media is paused."),
+    Why.ACD_NOT_CHANGED: N_("The ACD status was not changed ({parameter} is {value})."),
+    Why.ACD_NEWER: N_("The ACD status was kept: a newer login status applies ({last})."),
+    Why.DND_CHANGED: N_("Do not disturb switched {enabled}."),
+    Why.DND_UNCHANGED: N_("Do not disturb was already {enabled}."),
 }
+PAUSE_KEPT = {
+    PauseKept.BY_PBX: N_("STARFACE had paused them already"),
+    PauseKept.IN_JTEL: N_("they were paused in jtel already"),
+    PauseKept.SET_IN_JTEL: N_("the pause was set in jtel, so STARFACE does not end it"),
+    PauseKept.OTHER_HOLDS: N_("{other} still holds"),
+}
+ON_OFF = {"yes": N_("on"), "no": N_("off")}
+#: said after a telephone status when the module used STARFACE's own name for it
+ORIGINAL = N_("(STARFACE: {original})")
 GROUP_CHANGE = {
     "old_name": N_("renamed from “{old_name}” to “{name}”"),
     "added": N_("added {added}"),
     "removed": N_("removed {removed}"),
 }
 YES_NO = {"yes": N_("yes"), "no": N_("no")}
+#: a value a parameter cannot take, per kind of parameter
+PARAMETER_ERROR = {
+    ParameterKind.FLAG: N_("{name} must be 0 or 1, not “{value}”."),
+    ParameterKind.SECONDS: N_(
+        "{name} must be a whole number of seconds from {low} to {high}, not “{value}”."
+    ),
+}
+#: how an import run ended, and who started it
+IMPORT_STATUS = {
+    "running": N_("running"),
+    "done": N_("done"),
+    "partial": N_("partial"),
+    "failed": N_("failed"),
+}
+IMPORT_TRIGGER = {
+    "cli": N_("command line"),
+    "api": N_("API"),
+    "schedule": N_("schedule"),
+    "console": N_("console"),
+    "demo": N_("demo"),
+}
 
 Translate = Callable[[str], str]
+
+
+def parameter_error(kind: ParameterKind, name: str, value: str, _: Translate) -> str:
+    """Why a value was refused, in the reader's language (the API says it in English)."""
+    return _(PARAMETER_ERROR[kind]).format(
+        name=name, value=value, low=SESSION_SECONDS_MIN, high=SESSION_SECONDS_MAX
+    )
 
 
 def status_word(value: str, _: Translate) -> str:
@@ -158,11 +214,18 @@ def _sentence(n: Note, _: Translate) -> str:
         args["aspect"] = _(ASPECT.get(args["aspect"], args["aspect"]))
     if "admin" in args:
         args["admin"] = _(YES_NO.get(args["admin"], args["admin"]))
+    if "enabled" in args:
+        args["enabled"] = _(ON_OFF.get(args["enabled"], args["enabled"]))
+    if "kept" in args:
+        args["kept"] = _(PAUSE_KEPT[PauseKept(args["kept"])]).format(**args)
     if n.why is Why.GROUP_UPDATED:
         args["changes"] = "; ".join(
             _(template).format(**args) for key, template in GROUP_CHANGE.items() if key in args
         )
     try:
-        return _(REASON[n.why]).format(**args)
+        sentence = _(REASON[n.why]).format(**args)
     except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
-        return REASON[n.why].format(**args)
+        sentence = REASON[n.why].format(**args)
+    if args.get("original"):
+        sentence += " " + _(ORIGINAL).format(**args)
+    return sentence

@@ -8,6 +8,11 @@
     if (note) note.textContent = live ? note.dataset.live : note.dataset.offline;
   }
 
+  function setDnd(cell, on) {
+    var marker = cell.querySelector(".dnd");
+    if (marker) marker.hidden = !on;
+  }
+
   function setStatus(cell, code, label, icon, kind) {
     var badge = cell.querySelector(".status");
     badge.className = "status " + kind + "-" + code.toLowerCase();
@@ -51,6 +56,11 @@
       badge.append(icon, " ", label);
       cell.appendChild(badge);
     });
+    var marker = document.createElement("span");
+    marker.className = "dnd";
+    marker.hidden = true;
+    marker.textContent = "⊖ " + table.dataset.dndLabel;
+    cells[3].append(" ", marker);
     var empty = table.querySelector("tbody tr.empty");
     if (empty) empty.remove();
     table.tBodies[0].appendChild(row);
@@ -79,6 +89,7 @@
         row.querySelector("td.groups").textContent = agent.groups.join(", ");
         setStatus(row.querySelector("td.acd"), agent.acd, agent.acdLabel, agent.acdIcon, "acd");
         setStatus(row.querySelector("td.phone"), agent.phone, agent.phoneLabel, agent.phoneIcon, "phone");
+        setDnd(row.querySelector("td.phone"), agent.dnd);
         row.classList.remove("changed");
         void row.offsetWidth; // restart the highlight
         row.classList.add("changed");
@@ -98,6 +109,7 @@
         if (agent.login !== me.dataset.login) return;
         setStatus(document.getElementById("my-acd"), agent.acd, agent.acdLabel, agent.acdIcon, "acd");
         setStatus(document.getElementById("my-phone"), agent.phone, agent.phoneLabel, agent.phoneIcon, "phone");
+        setDnd(document.getElementById("my-phone"), agent.dnd);
         document.querySelectorAll("form.buttons button").forEach(function (button) {
           button.setAttribute("aria-pressed", button.value === agent.acd ? "true" : "false");
         });
