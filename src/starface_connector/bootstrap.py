@@ -50,6 +50,7 @@ class Container:
         return describe(self.engine.url)
 
     def close(self) -> None:
+        self.events.close()
         self.hasher.close()
         self.engine.dispose()
 

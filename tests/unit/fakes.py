@@ -158,12 +158,10 @@ class FakeSessions:
         record = self._state.sessions[token_hash]
         self._state.sessions[token_hash] = replace(record, last_used_at=now)
 
-    def slide(self, token_hash: str, kind: str, *, used_since: datetime, now: datetime) -> bool:
-        record = self._state.sessions.get(token_hash)
-        if record is None or record.kind != kind or record.last_used_at < used_since:
-            return False
-        self.touch(token_hash, now)
-        return True
+    def touch_many(self, token_hashes: Sequence[str], now: datetime) -> None:
+        for token_hash in token_hashes:
+            if token_hash in self._state.sessions:
+                self.touch(token_hash, now)
 
     def remove(self, token_hash: str, kind: str) -> bool:
         record = self._state.sessions.get(token_hash)
@@ -261,8 +259,11 @@ class FakeUnitOfWorkFactory:
         #: run one each, in order, just before the next locked units of work open: what other
         #: writers (live events, another instance) commit meanwhile
         self.before_locked: list[Callable[[], object]] = []
+        #: how many units of work were opened (read-only ones too)
+        self.opened = 0
 
     def __call__(self, *, locked: bool = False) -> FakeUnitOfWork:
+        self.opened += 1
         if locked and self.before_locked:
             self.before_locked.pop(0)()
         return FakeUnitOfWork(self.database, locked=locked)

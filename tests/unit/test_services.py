@@ -250,12 +250,32 @@ def test_a_module_session_expires_after_the_idle_time_and_slides_with_use(s: Ser
     assert used is not None and idle is not None and used.expires_in_seconds == 10
     s.clock.advance(6)
     assert s.accounts.touch_module_session(used.session_id)
+    # a batch sent with the session writes its use, in the batch's own transaction
+    s.events.submit([update(s, "1001", "e1")], session_hash=token_hash(used.session_id)).result()
     s.clock.advance(5)  # 11 s after opening, 5 s after the last use
     assert s.accounts.touch_module_session(used.session_id)
     assert not s.accounts.touch_module_session(idle.session_id)
     assert s.accounts.close_session(used.session_id, MODULE)
     assert not s.accounts.touch_module_session(used.session_id)
     assert not s.accounts.close_session(used.session_id, MODULE)
+
+
+def test_a_known_session_is_answered_from_memory_for_a_second_at_most(s: Services) -> None:
+    s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="a")
+    opened = s.accounts.open_module_session("m", "pw")
+    assert opened is not None
+    assert s.accounts.known_module_session(opened.session_id) is None  # not verified yet
+    assert s.accounts.touch_module_session(opened.session_id)
+    opened_before = s.uow.opened
+    assert s.accounts.known_module_session(opened.session_id) == token_hash(opened.session_id)
+    s.clock.advance(0.9)
+    assert s.accounts.known_module_session(opened.session_id) is not None
+    assert s.uow.opened == opened_before  # from memory: no unit of work at all
+    # ended by another instance: this one learns it when it verifies again, a second on
+    s.uow.state.sessions.clear()
+    s.clock.advance(0.2)
+    assert s.accounts.known_module_session(opened.session_id) is None
+    assert not s.accounts.touch_module_session(opened.session_id)
 
 
 def test_api_tokens_carry_rights_read_now_and_end_with_idle_time_or_user(s: Services) -> None:

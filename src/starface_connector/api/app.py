@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..bootstrap import Container
+from ..service.errors import OutcomeUnknown, StoreUnavailable, ValueRefused
 from ..storage.db import check_readiness
 from ..web import mount_console
 from . import jtel, starface
@@ -124,16 +125,44 @@ def create_app(container: Container) -> FastAPI:
         )
 
     @app.exception_handler(OperationalError)
-    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database error: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+    @app.exception_handler(StoreUnavailable)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", _first_line(exc))
         return JSONResponse(
             {"detail": "database unavailable; nothing was applied, retry later"},
             status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+
+    @app.exception_handler(OutcomeUnknown)
+    async def outcome_unknown(_: Request, exc: OutcomeUnknown) -> JSONResponse:
+        """The commit's answer was lost: the batch may be stored. A resend is safe, because
+        events already stored come back as duplicates."""
+        log.error("outcome of a commit unknown: %s", exc)
+        return JSONResponse(
+            {
+                "detail": "outcome unknown: resend the batch; already stored events will be "
+                "reported duplicate"
+            },
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(ValueRefused)
+    async def value_refused(_: Request, exc: ValueRefused) -> JSONResponse:
+        return JSONResponse({"detail": f"invalid value in the request: {exc}"}, status_code=422)
 
     mount_console(app, container)
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     return app
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
 
 
 def _describe(error: Any) -> str:

@@ -11,8 +11,8 @@ from ..bootstrap import Container
 from ..service.accounts import Principal
 
 
-def container(request: Request) -> Container:
-    """The one typed way into ``app.state``."""
+async def container(request: Request) -> Container:
+    """The one typed way into ``app.state`` (async: no worker thread just to read it)."""
     return cast(Container, request.app.state.container)
 
 

@@ -23,6 +23,7 @@ class Why(StrEnum):
     STALE_DELETED = "stale_deleted"
     MALFORMED = "malformed"
     UNSTORABLE = "unstorable"
+    REFUSED = "refused"
     TOO_FAR_AHEAD = "too_far_ahead"
     USER_CREATED = "user_created"
     PASSWORD_UID = "password_uid"
@@ -144,6 +145,8 @@ def _english(n: Note) -> str:
                 "rejected: malformed event: a text contains a NUL character or an unpaired "
                 "surrogate, which cannot be stored"
             )
+        case Why.REFUSED:
+            return f"rejected: {a['detail']}"
         case Why.TOO_FAR_AHEAD:
             return (
                 f"rejected: occurredAt {a['occurred_at']} is more than 24 h ahead of the "

@@ -8,7 +8,7 @@ changes take effect at once, in every instance that shares the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..domain.parameters import read_parameters
 from .ports import Clock, Credential, SessionRecord, UnitOfWork, UnitOfWorkFactory
@@ -22,6 +22,8 @@ DEFAULT_MODULE_LOGIN = "starface-module"
 #: how long a sign-in lives without use: API tokens a working day, console sessions half an hour
 IDLE = {API: timedelta(hours=8), CONSOLE: timedelta(minutes=30)}
 TOKEN_TOUCH = timedelta(seconds=60)
+#: how long this process trusts what it verified of a module session (and the expiry setting)
+RECHECK = timedelta(seconds=1)
 PEOPLE = (API, CONSOLE)
 
 
@@ -51,6 +53,9 @@ class Accounts:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        #: module sessions this process verified lately: hash -> (last use, when verified)
+        self._known: dict[str, tuple[datetime, datetime]] = {}
+        self._expire: tuple[int, datetime] | None = None
 
     def ensure_credentials(
         self,
@@ -109,17 +114,51 @@ class Accounts:
         return ModuleSession(session_id, expire)
 
     def touch_module_session(self, session_id: str) -> bool:
-        """Valid if used within SessionExpireSeconds; each use slides the window."""
+        """Valid if used within SessionExpireSeconds; each use slides the window.
+
+        This asks the database, and only reads: the use itself is written by the event
+        writer in the batch's own transaction, so a check never waits for the write lock.
+        :meth:`known_module_session` answers from memory."""
+        hashed = token_hash(session_id)
         with self._uow() as uow:
             now = self._clock()
-            used_since = now - timedelta(seconds=self._session_seconds(uow))
-            alive = uow.sessions.slide(
-                token_hash(session_id), MODULE, used_since=used_since, now=now
-            )
-            uow.commit()
+            expire = self._session_seconds(uow)
+            record = uow.sessions.get(hashed)
+        self._expire = (expire, now)
+        alive = (
+            record is not None
+            and record.kind == MODULE
+            and record.last_used_at >= now - timedelta(seconds=expire)
+        )
+        if alive:
+            self._known[hashed] = (now, now)
+        else:
+            self._known.pop(hashed, None)
         return alive
 
+    def known_module_session(self, session_id: str) -> str | None:
+        """The session's hash if this process verified it within the last second and it is
+        still alive; None when the database must be asked (:meth:`touch_module_session`).
+
+        The use is remembered here and written by the event writer in the batch's own
+        transaction, so the hot path costs no transaction of its own. Another instance that
+        ends or expires the session is seen within a second, when the entry is verified again.
+        """
+        hashed = token_hash(session_id)
+        entry, now = self._known.get(hashed), self._clock()
+        if entry is None or self._expire is None:
+            return None
+        last_used, verified = entry
+        expire, read = self._expire
+        if now - verified >= RECHECK or now - read >= RECHECK:
+            return None
+        if last_used < now - timedelta(seconds=expire):
+            return None
+        self._known[hashed] = (now, verified)
+        return hashed
+
     def close_session(self, token: str, kind: str) -> bool:
+        self._known.pop(token_hash(token), None)
         with self._uow() as uow:
             closed = uow.sessions.remove(token_hash(token), kind)
             uow.commit()

@@ -37,3 +37,20 @@ class ImportBusy(ServiceError):
 
 class ImportRefused(ServiceError):
     """The import would do something too dangerous to do unasked (e.g. delete everyone)."""
+
+
+class StoreError(ServiceError):
+    """The database did not do what was asked (the storage adapter says which way)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, timed out, or has no connection free: nothing was
+    applied; retry later."""
+
+
+class OutcomeUnknown(StoreError):
+    """The connection broke while committing: the write may or may not have been stored."""
+
+
+class ValueRefused(StoreError):
+    """The database refused a value (too long, not encodable, out of range)."""

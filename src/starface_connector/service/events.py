@@ -1,15 +1,20 @@
-"""The event path: screen, decide and persist a batch in one unit of work."""
+"""The event path: screen, queue, decide and persist batches, with one commit per group."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 
 from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters, read_parameters
 from ..domain.reasons import Note, Why, english, note
 from ..domain.rules import World, apply, decide
+from .errors import ValueRefused
 from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, random_password
 
@@ -50,22 +55,130 @@ class EventResult:
         return bool(self.changes)
 
 
-class EventService:
-    """Applies STARFACE event batches: each atomically, answered only after its commit."""
+@dataclass
+class _Job:
+    """One request's batch, waiting for the writer."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+    items: list[Incoming]
+    source: str
+    session_hash: str | None
+    future: Future[list[EventResult]] = field(default_factory=Future)
+
+
+class EventService:
+    """Applies STARFACE event batches, each answered only after its commit.
+
+    One writer thread per process takes every batch waiting at that moment, first come first
+    served, and decides them in one transaction with one commit (group commit); each request
+    is then answered with its own results. The database's write lock still orders writers of
+    different instances. A value the database refuses costs only its own event: the group is
+    written again one request at a time, and that request one event at a time.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        hasher: PasswordHasher,
+        *,
+        max_group_events: int = 2000,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._max_group_events = max_group_events
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(
+        self,
+        incoming: Sequence[Incoming],
+        *,
+        source: str = Source.STARFACE,
+        session_hash: str | None = None,
+    ) -> Future[list[EventResult]]:
+        """Queue a batch for the writer; the future holds its results after the commit.
+
+        Events are screened here, before the queue, so one request's unreadable or unstorable
+        event never reaches another request's transaction. ``session_hash`` is the module
+        session the batch came with: its last use is written in the same transaction."""
+        latest = self._clock() + MAX_CLOCK_AHEAD
+        job = _Job(
+            [screen(not_too_far_ahead(item, latest)) for item in incoming], source, session_hash
+        )
+        self._ensure_writer()
+        self._queue.put(job)
+        return job.future
 
     def apply_batch(
         self, incoming: Sequence[Incoming], *, source: str = Source.STARFACE
     ) -> list[EventResult]:
         """Apply a batch atomically; returns one result per event, in order, after the commit."""
-        screened = [
-            screen(not_too_far_ahead(item, self._clock() + MAX_CLOCK_AHEAD)) for item in incoming
-        ]
-        events = [item for item in screened if not isinstance(item, Malformed)]
+        return self.submit(incoming, source=source).result()
+
+    def close(self) -> None:
+        """Let the writer finish what is queued, then stop it."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(30)
+            self._writer = None
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._start:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._run, name="event-writer", daemon=True
+                    )
+                    self._writer.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, size, stop = [first], len(first.items), False
+            while size < self._max_group_events:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                group.append(job)
+                size += len(job.items)
+            self._write(group)
+            if stop:
+                return
+
+    def _write(self, group: list[_Job]) -> None:
+        try:
+            answers = self._commit(group)
+        except ValueRefused:
+            if len(group) > 1:  # one request's value: write them one at a time
+                for job in group:
+                    self._write([job])
+                return
+            (job,) = group
+            self._answer(job, lambda: self._write_each(job))
+        except BaseException as exc:  # unavailable, outcome unknown, a bug: every request hears
+            for job in group:
+                job.future.set_exception(exc)
+        else:
+            for job, results in zip(group, answers, strict=True):
+                job.future.set_result(results)
+
+    @staticmethod
+    def _answer(job: _Job, work: Callable[[], list[EventResult]]) -> None:
+        try:
+            job.future.set_result(work())
+        except BaseException as exc:
+            job.future.set_exception(exc)
+
+    def _commit(self, group: list[_Job]) -> list[list[EventResult]]:
+        events = [item for job in group for item in job.items if not isinstance(item, Malformed)]
         with self._uow(locked=True) as uow:
             params = read_parameters(uow.parameters.values())[0]
             world = uow.world.load(
@@ -73,11 +186,67 @@ class EventService:
                 logins=(login for e in events for login in e.logins),
                 group_ids=(e.group_id for e in events if e.group_id is not None),
             )
-            results = run_batch(
-                uow, world, screened, params, now=self._clock(), hasher=self._hasher, source=source
-            )
+            now = self._clock()
+            before = world.copy()
+            decided = [
+                decide_batch(
+                    world, job.items, params, now=now, hasher=self._hasher, source=job.source
+                )
+                for job in group
+            ]
+            store(uow, before, world, decided, now)
+            sessions = {job.session_hash for job in group if job.session_hash}
+            if sessions:
+                uow.sessions.touch_many(sorted(sessions), now)
             uow.commit()
+        return [d.results for d in decided]
+
+    def _write_each(self, job: _Job) -> list[EventResult]:
+        """The request whose value the database refused, one event per transaction: the
+        refused event is rejected with what the database said, the others are applied."""
+        results: list[EventResult] = []
+        for item in job.items:
+            try:
+                (answer,) = self._commit([_Job([item], job.source, job.session_hash)])
+                results.extend(answer)
+            except ValueRefused as refused:
+                result = EventResult(
+                    item.event_id, Outcome.REJECTED, (note(Why.REFUSED, detail=str(refused)),)
+                )
+                self._log_refusal(item, result, job.source)
+                results.append(result)
         return results
+
+    def _log_refusal(self, item: Incoming, result: EventResult, source: str) -> None:
+        kept = Malformed(
+            _kept(item.event_id),
+            item.type if isinstance(item, Malformed) else item.type.value,
+            None,
+            result.notes,
+        )
+        with contextlib.suppress(ValueRefused), self._uow(locked=True) as uow:
+            uow.log.append([log_entry(self._clock(), source, kept, None, result)])
+            uow.commit()
+
+
+@dataclass
+class Decided:
+    """A batch decided against the working set: its results and what it writes."""
+
+    results: list[EventResult]
+    entries: list[LogEntry]
+    password_hashes: dict[str, str]
+
+
+def store(
+    uow: UnitOfWork, before: World, after: World, decided: Sequence[Decided], now: datetime
+) -> None:
+    """Write decided batches: the working set's difference once, every log entry once."""
+    hashes = {login: h for d in decided for login, h in d.password_hashes.items()}
+    uow.world.persist(before, after, password_hashes=hashes, now=now)
+    entries = [entry for d in decided for entry in d.entries]
+    if entries:
+        uow.log.append(entries)
 
 
 def run_batch(
@@ -91,13 +260,31 @@ def run_batch(
     source: str,
     reconcile: bool = False,
 ) -> list[EventResult]:
-    """Decide every event against ``world`` and write the outcome into ``uow``.
+    """Decide every event against ``world`` and write the outcome into ``uow``."""
+    before = world.copy()
+    decided = decide_batch(
+        world, incoming, params, now=now, hasher=hasher, source=source, reconcile=reconcile
+    )
+    store(uow, before, world, [decided], now)
+    return decided.results
+
+
+def decide_batch(
+    world: World,
+    incoming: Sequence[Incoming],
+    params: Parameters,
+    *,
+    now: datetime,
+    hasher: PasswordHasher,
+    source: str,
+    reconcile: bool = False,
+) -> Decided:
+    """Decide every event against ``world``, folding each into it for the next.
 
     ``reconcile`` is for imports: their events are synthesised from a PBX snapshot, so their
     ids are not remembered, and an event that changes nothing is neither applied (no clock
     moves) nor logged, which makes a second import write nothing at all.
     """
-    before = world.copy()
     results: list[EventResult] = []
     logged: list[LogEntry] = []
     password_hashes: dict[str, str] = {}
@@ -125,10 +312,7 @@ def run_batch(
         results.append(result)
         if not reconcile or result.changed:
             logged.append(log_entry(now, source, item, item.occurred_at, result))
-    uow.world.persist(before, world, password_hashes=password_hashes, now=now)
-    if logged:
-        uow.log.append(logged)
-    return results
+    return Decided(results, logged, password_hashes)
 
 
 def log_entry(

@@ -9,7 +9,15 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
+from ..service.errors import OutcomeUnknown, StoreUnavailable, ValueRefused
 from ..service.ports import (
     Account,
     Credential,
@@ -17,9 +25,9 @@ from ..service.ports import (
     ParameterChange,
     SessionRecord,
 )
+from .rows import Rows, db_json
 from .tables import (
     CredentialRow,
-    EventLogRow,
     ImportRunRow,
     ParameterChangeRow,
     ParameterRow,
@@ -46,24 +54,40 @@ class SqlEventLog:
         self._db = connection
 
     def append(self, entries: Sequence[LogEntry]) -> None:
-        self._db.execute(
-            insert(EventLogRow),
+        rows = Rows(self._db)
+        rows.insert(
+            "event_log",
+            LOG_COLUMNS,
             [
-                {
-                    "received_at": e.received_at,
-                    "source": e.source,
-                    "event_id": e.event_id,
-                    "type": e.type,
-                    "login": e.login,
-                    "group_id": e.group_id,
-                    "occurred_at": e.occurred_at,
-                    "outcome": e.outcome.value,
-                    "reason": e.reason,
-                    "notes": [n.as_json() for n in e.notes],
-                }
+                (
+                    rows.time(e.received_at),
+                    e.source,
+                    e.event_id,
+                    e.type,
+                    e.login,
+                    e.group_id,
+                    rows.time(e.occurred_at),
+                    e.outcome.value,
+                    e.reason,
+                    db_json([n.as_json() for n in e.notes]),
+                )
                 for e in entries
             ],
         )
+
+
+LOG_COLUMNS = (
+    "received_at",
+    "source",
+    "event_id",
+    "type",
+    "login",
+    "group_id",
+    "occurred_at",
+    "outcome",
+    "reason",
+    "notes",
+)
 
 
 class SqlParameterStore:
@@ -121,17 +145,12 @@ class SqlSessionStore:
             update(SessionRow).where(SessionRow.token_hash == token_hash).values(last_used_at=now)
         )
 
-    def slide(self, token_hash: str, kind: str, *, used_since: datetime, now: datetime) -> bool:
-        result = self._db.execute(
+    def touch_many(self, token_hashes: Sequence[str], now: datetime) -> None:
+        self._db.execute(
             update(SessionRow)
-            .where(
-                SessionRow.token_hash == token_hash,
-                SessionRow.kind == kind,
-                SessionRow.last_used_at >= used_since,
-            )
+            .where(SessionRow.token_hash.in_(token_hashes))
             .values(last_used_at=now)
         )
-        return bool(_rowcount(result))
 
     def remove(self, token_hash: str, kind: str) -> bool:
         result = self._db.execute(
@@ -219,14 +238,21 @@ class SqlUnitOfWork:
         self._locked = locked
 
     def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
+        try:
+            self._connection = self._engine.connect()
+        except DBAPIError as exc:
+            raise store_error(exc) from exc
+        except SQLAlchemyTimeout as exc:  # no connection free in the pool in time
+            raise StoreUnavailable("database busy: no connection free in time") from exc
         self._transaction = self._connection.begin()
         db = self._connection
         if self._locked:
             try:
                 take_write_lock(db)
-            except BaseException:
+            except BaseException as exc:
                 self._connection.close()
+                if isinstance(exc, DBAPIError):
+                    raise store_error(exc) from exc
                 raise
         self.world = SqlWorldRepository(db)
         self.log = SqlEventLog(db)
@@ -246,11 +272,44 @@ class SqlUnitOfWork:
         try:
             if self._transaction.is_active:
                 self._transaction.rollback()
+        except DBAPIError:  # the connection is gone; the transaction went with it
+            pass
         finally:
             self._connection.close()
+        if isinstance(exc, (DBAPIError, StatementError)):
+            raise store_error(exc) from exc
 
     def commit(self) -> None:
-        self._transaction.commit()
+        try:
+            self._transaction.commit()
+        except DBAPIError as exc:
+            if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+                raise OutcomeUnknown(
+                    f"the connection to the database broke while committing: {_first_line(exc)}"
+                ) from exc
+            raise store_error(exc) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+#: MariaDB/MySQL errors that come as OperationalError but are about a value or a statement's
+#: own content (a trigger's SIGNAL, a value out of range), not about the server being away
+_MYSQL_REFUSALS = frozenset({1264, 1366, 1406, 1644})
+
+
+def store_error(exc: BaseException) -> Exception:
+    """The service's word for what the database said: unavailable, or a refused value."""
+    code = getattr(getattr(exc, "orig", None), "args", (None,))[0]
+    refusal = code in _MYSQL_REFUSALS
+    if not refusal and (
+        isinstance(exc, OperationalError | InterfaceError)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    ):
+        return StoreUnavailable(f"database unavailable: {_first_line(exc)}")
+    return ValueRefused(f"the database refused a value: {_first_line(exc)}")
 
 
 class SqlUnitOfWorkFactory:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 
 from ..domain.model import AcdStatus, GroupState, PhoneStatus, Profile, UserState
 from ..domain.rules import World
+from .rows import Rows, db_json
 from .tables import BatchLockRow, GroupMemberRow, GroupRow, SeenEventRow, TombstoneRow, UserRow
 
 T = TypeVar("T")
@@ -46,7 +47,6 @@ _ACD = {status.value: status for status in AcdStatus}
 _PHONE = {status.value: status for status in PhoneStatus}
 
 # executemany: the SET clause comes from the keys of the parameter rows ("key" is the row's).
-_UPDATE_USER = update(UserRow).where(users.users_uid == bindparam("key"))
 _UPDATE_GROUP = update(GroupRow).where(groups.group_id == bindparam("key"))
 _TAKE_LOCK = (
     update(BatchLockRow).where(BatchLockRow.id == 1).values(batches=BatchLockRow.batches + 1)
@@ -81,24 +81,44 @@ def user_state(row: Any) -> UserState:
     )
 
 
-def user_columns(state: UserState) -> dict[str, Any]:
-    """Column values for a user's state (not password, not bookkeeping times)."""
-    return {
-        "first_name": state.profile.first_name,
-        "last_name": state.profile.last_name,
-        "email": state.profile.email,
-        "language": state.profile.language,
-        "phone_numbers": list(state.profile.phone_numbers),
-        "admin": state.admin,
-        "acd_status": state.acd_status.value,
-        "phone_status": state.phone_status.value,
-        "profile_at": state.profile_at,
-        "acd_at": state.acd_at,
-        "phone_at": state.phone_at,
-        "dnd": state.dnd,
-        "dnd_at": state.dnd_at,
-        "acd_paused_by_pbx": state.acd_paused_by_pbx,
-    }
+#: a user's state columns (not key, password or bookkeeping times), in :func:`user_values`' order
+USER_STATE = (
+    "first_name",
+    "last_name",
+    "email",
+    "language",
+    "phone_numbers",
+    "admin",
+    "acd_status",
+    "phone_status",
+    "profile_at",
+    "acd_at",
+    "phone_at",
+    "dnd",
+    "dnd_at",
+    "acd_paused_by_pbx",
+)
+
+
+def user_values(state: UserState, rows: Rows) -> tuple[Any, ...]:
+    """A user's state as the driver takes it, in the order of :data:`USER_STATE`."""
+    profile = state.profile
+    return (
+        profile.first_name,
+        profile.last_name,
+        profile.email,
+        profile.language,
+        db_json(list(profile.phone_numbers)),
+        state.admin,
+        state.acd_status.value,
+        state.phone_status.value,
+        rows.time(state.profile_at),
+        rows.time(state.acd_at),
+        rows.time(state.phone_at),
+        state.dnd,
+        rows.time(state.dnd_at),
+        state.acd_paused_by_pbx,
+    )
 
 
 def take_write_lock(connection: Connection) -> None:
@@ -175,33 +195,33 @@ class SqlWorldRepository:
         ``password_hashes`` holds a hash for every user (re)created in the batch; a user in
         both sets who was re-created gets a new password and creation time.
         """
-        db = self._db
+        db, rows = self._db, Rows(self._db)
+        stamp = rows.time(now)
         gone = [login for login in before.users if login not in after.users]
         recreated = [login for login in password_hashes if login in before.users]
         for part in chunks(sorted(set(gone) | set(recreated))):
             db.execute(delete(UserRow).where(users.users_uid.in_(part)))
-        inserts = [
-            {
-                "users_uid": login,
-                **user_columns(state),
-                "password_hash": password_hashes[login],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for login, state in after.users.items()
-            if login not in before.users or login in password_hashes
-        ]
-        if inserts:
-            db.execute(insert(UserRow), inserts)
-        updates = [
-            {"key": login, **user_columns(state), "updated_at": now}
-            for login, state in after.users.items()
-            if login in before.users
-            and login not in password_hashes
-            and before.users[login] != state
-        ]
-        if updates:
-            db.execute(_UPDATE_USER, updates)
+        rows.insert(
+            "jtel_users",
+            ("users_uid", *USER_STATE, "password_hash", "created_at", "updated_at"),
+            [
+                (login, *user_values(state, rows), password_hashes[login], stamp, stamp)
+                for login, state in after.users.items()
+                if login not in before.users or login in password_hashes
+            ],
+        )
+        rows.update(
+            "jtel_users",
+            (*USER_STATE, "updated_at"),
+            "users_uid",
+            [
+                (*user_values(state, rows), stamp, login)
+                for login, state in after.users.items()
+                if login in before.users
+                and login not in password_hashes
+                and before.users[login] != state
+            ],
+        )
 
         graves = {
             login: at
@@ -216,12 +236,11 @@ class SqlWorldRepository:
                 [{"users_uid": login, "deleted_at": at} for login, at in graves.items()],
             )
         self._persist_groups(before, after, password_hashes, now)
-        new_ids = sorted(after.seen - before.seen)
-        if new_ids:
-            db.execute(
-                insert(SeenEventRow),
-                [{"event_id": event_id, "seen_at": now} for event_id in new_ids],
-            )
+        rows.insert(
+            "seen_events",
+            ("event_id", "seen_at"),
+            [(event_id, stamp) for event_id in sorted(after.seen - before.seen)],
+        )
 
     def _persist_groups(
         self, before: World, after: World, password_hashes: Mapping[str, str], now: datetime

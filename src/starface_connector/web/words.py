@@ -95,6 +95,7 @@ REASON = {
     Why.UNSTORABLE: N_(
         "Refused: a text holds a character no database can store (NUL or a lone surrogate)."
     ),
+    Why.REFUSED: N_("Refused: {detail}"),
     Why.TOO_FAR_AHEAD: N_(
         "Refused: it is dated {occurred_at}, more than 24 hours ahead of the connector's clock. "
         "Check the STARFACE clock."
