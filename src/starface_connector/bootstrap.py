@@ -18,6 +18,7 @@ from .service.accounts import Accounts
 from .service.admin import Administration
 from .service.events import EventService
 from .service.importer import Importer, PbxReader
+from .service.parameters import ParameterCache
 from .service.ports import Clock
 from .service.security import PasswordHasher
 from .storage.db import describe, make_engine, upgrade
@@ -107,15 +108,16 @@ def bootstrap(
             raise
     uow = SqlUnitOfWorkFactory(engine)
     hasher = PasswordHasher()
+    parameters = ParameterCache(uow, clock)
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         uow=uow,
         hasher=hasher,
-        accounts=Accounts(uow, clock, hasher),
-        events=EventService(uow, clock, hasher),
-        admin=Administration(uow, clock),
+        accounts=Accounts(uow, clock, hasher, parameters),
+        events=EventService(uow, clock, hasher, parameters),
+        admin=Administration(uow, clock, parameters),
         importer=Importer(
             uow,
             clock,

@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, update
 
 from starface_connector.domain.parameters import DEFAULTS
+from starface_connector.storage.tables import BatchLockRow
 from tests.conftest import REPO_ROOT, Connector
 from tests.integration.helpers import (
     FLAGS,
@@ -1265,3 +1268,41 @@ def test_the_module_guide_example_is_what_the_connector_answers(connector: Conne
     c = connector
     c.set_param("IgnoreUserStatus", "0")
     assert c.results(*body["events"]) == expected["results"]
+
+
+def test_a_batch_held_up_by_the_write_lock_is_never_overtaken(
+    connector: Connector, engine: Engine
+) -> None:
+    """Another writer holds the database's write lock; batch A arrives, then batch B with
+    newer events for the same agents. When the lock is free, A is applied before B: no
+    event of A comes back stale for being overtaken (first come, first served)."""
+    c = connector
+    agents = [f"68{n:02d}" for n in range(20)]
+    assert {r["outcome"] for r in c.results(*(c.user_update(a) for a in agents))} == {"applied"}
+    first = [c.phone_status(a, "RINGING") for a in agents]
+    later = [c.phone_status(a, "BUSY") for a in agents]
+    answers: dict[str, httpx.Response] = {}
+
+    def send(name: str, events: list[dict[str, Any]]) -> None:
+        with httpx.Client(timeout=60) as http:
+            answers[name] = Connector(c.url, http, session_id=c.session_id).send(*events)
+
+    holder = engine.connect()
+    transaction = holder.begin()
+    holder.execute(update(BatchLockRow).values(batches=BatchLockRow.batches + 1))
+    senders = [threading.Thread(target=send, args=("A", first))]
+    try:
+        senders[0].start()
+        time.sleep(0.3)  # A is with the writer now, waiting for the lock
+        senders.append(threading.Thread(target=send, args=("B", later)))
+        senders[1].start()
+        time.sleep(0.3)  # and B is queued behind it
+    finally:
+        transaction.rollback()
+        holder.close()
+    for sender in senders:
+        sender.join(60)
+    for name in ("A", "B"):
+        assert answers[name].status_code == 200, answers[name].text
+        assert {r["outcome"] for r in answers[name].json()["results"]} == {"applied"}, name
+    assert {get_user(c, a)["phoneStatus"] for a in agents} == {"BUSY"}

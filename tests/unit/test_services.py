@@ -41,6 +41,7 @@ from starface_connector.service.admin import Administration
 from starface_connector.service.errors import ImportBusy, ImportRefused, PbxUnreachable
 from starface_connector.service.events import EventService, Malformed
 from starface_connector.service.importer import Importer
+from starface_connector.service.parameters import ParameterCache
 from starface_connector.service.scheduler import ImportScheduler
 from starface_connector.service.security import PasswordHasher, token_hash
 from tests.unit.fakes import FakeClock, FakeUnitOfWorkFactory, ImportRun
@@ -67,13 +68,14 @@ def hasher() -> Iterator[PasswordHasher]:
 @pytest.fixture
 def s(hasher: PasswordHasher) -> Services:
     uow, clock = FakeUnitOfWorkFactory(), FakeClock()
+    parameters = ParameterCache(uow, clock)
     return Services(
         uow,
         clock,
         hasher,
-        EventService(uow, clock, hasher),
-        Accounts(uow, clock, hasher),
-        Administration(uow, clock),
+        EventService(uow, clock, hasher, parameters),
+        Accounts(uow, clock, hasher, parameters),
+        Administration(uow, clock, parameters),
         Importer(uow, clock, hasher),
     )
 
@@ -581,3 +583,20 @@ def test_a_snapshot_is_dated_by_the_pbx_or_else_the_clock_less_the_tolerance(s: 
         .taken_at
         == s.clock()
     )
+
+
+def test_a_parameter_change_reaches_another_instance_within_a_second(s: Services) -> None:
+    """This process sees its own change at once; another instance (its own cache, the same
+    database) within a second, when it reads the parameters again."""
+    other_parameters = ParameterCache(s.uow, s.clock)
+    other = Administration(s.uow, s.clock, other_parameters)
+    s.events.apply_batch([update(s, "1001", "e1")])
+    status = UserStatusChange("e2", s.clock() + timedelta(seconds=1), "1001", LoginStatus.LOGGED_IN)
+    s.clock.advance(0.5)
+    other.set_parameter(IGNORE_USER_STATUS, "0", actor="t")  # on the other instance
+    assert other_parameters.get().ignore_user_status is False  # there at once
+    (before,) = s.events.apply_batch([status])
+    assert before.outcome is Outcome.IGNORED  # here still, for up to a second
+    s.clock.advance(0.6)
+    (after,) = s.events.apply_batch([replace(status, event_id="e3")])
+    assert after.outcome is Outcome.APPLIED

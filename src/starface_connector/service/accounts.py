@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..domain.parameters import read_parameters
+from .parameters import ParameterCache
 from .ports import Clock, Credential, SessionRecord, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, new_token, random_password, token_hash
 
@@ -49,13 +50,19 @@ class ModuleSession:
 
 
 class Accounts:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        hasher: PasswordHasher,
+        parameters: ParameterCache,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._parameters = parameters
         #: module sessions this process verified lately: hash -> (last use, when verified)
         self._known: dict[str, tuple[datetime, datetime]] = {}
-        self._expire: tuple[int, datetime] | None = None
 
     def ensure_credentials(
         self,
@@ -120,11 +127,10 @@ class Accounts:
         writer in the batch's own transaction, so a check never waits for the write lock.
         :meth:`known_module_session` answers from memory."""
         hashed = token_hash(session_id)
+        expire = self._parameters.get().session_expire_seconds
         with self._uow() as uow:
             now = self._clock()
-            expire = self._session_seconds(uow)
             record = uow.sessions.get(hashed)
-        self._expire = (expire, now)
         alive = (
             record is not None
             and record.kind == MODULE
@@ -146,12 +152,12 @@ class Accounts:
         """
         hashed = token_hash(session_id)
         entry, now = self._known.get(hashed), self._clock()
-        if entry is None or self._expire is None:
+        if entry is None:
             return None
         last_used, verified = entry
-        expire, read = self._expire
-        if now - verified >= RECHECK or now - read >= RECHECK:
+        if now - verified >= RECHECK:
             return None
+        expire = self._parameters.get().session_expire_seconds
         if last_used < now - timedelta(seconds=expire):
             return None
         self._known[hashed] = (now, verified)

@@ -14,6 +14,7 @@ from ..domain.parameters import (
     spec_for,
 )
 from ..domain.reasons import Note, Why, english, note
+from .parameters import ParameterCache
 from .ports import Clock, LogEntry, ParameterChange, Source, UnitOfWorkFactory
 
 
@@ -36,9 +37,10 @@ class ParameterView:
 
 
 class Administration:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, parameters: ParameterCache) -> None:
         self._uow = uow
         self._clock = clock
+        self._parameters = parameters
 
     def list_parameters(self) -> list[ParameterView]:
         """The parameters as stored (a corrupt value is shown as it is stored)."""
@@ -73,6 +75,7 @@ class Administration:
                     [manual_entry(now, source, ManualChange.PARAMETER_SET, None, (why,))]
                 )
             uow.commit()
+        self._parameters.forget()
         return old, value
 
     def set_acd_status(

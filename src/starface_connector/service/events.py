@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 
 from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
-from ..domain.parameters import Parameters, read_parameters
+from ..domain.parameters import Parameters
 from ..domain.reasons import Note, Why, english, note
 from ..domain.rules import World, apply, decide
 from .errors import ValueRefused
+from .parameters import ParameterCache
 from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, random_password
 
@@ -80,12 +81,16 @@ class EventService:
         uow: UnitOfWorkFactory,
         clock: Clock,
         hasher: PasswordHasher,
+        parameters: ParameterCache,
         *,
         max_group_events: int = 2000,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._parameters = parameters
+        #: when this process last wrote each module session's use (at most once a second)
+        self._uses_written: dict[str, datetime] = {}
         self._max_group_events = max_group_events
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -179,8 +184,8 @@ class EventService:
 
     def _commit(self, group: list[_Job]) -> list[list[EventResult]]:
         events = [item for job in group for item in job.items if not isinstance(item, Malformed)]
+        params = self._parameters.get()
         with self._uow(locked=True) as uow:
-            params = read_parameters(uow.parameters.values())[0]
             world = uow.world.load(
                 event_ids=(e.event_id for e in events),
                 logins=(login for e in events for login in e.logins),
@@ -195,11 +200,24 @@ class EventService:
                 for job in group
             ]
             store(uow, before, world, decided, now)
-            sessions = {job.session_hash for job in group if job.session_hash}
+            sessions = self._uses_to_write(group, now)
             if sessions:
-                uow.sessions.touch_many(sorted(sessions), now)
+                uow.sessions.touch_many(sessions, now)
             uow.commit()
+        for session in sessions:
+            self._uses_written[session] = now
         return [d.results for d in decided]
+
+    def _uses_to_write(self, group: list[_Job], now: datetime) -> list[str]:
+        """The sessions whose last use to write with this group: those not written within
+        the last second (an expiry is at least ten seconds, so this is precise enough)."""
+        used = {job.session_hash for job in group if job.session_hash}
+        return sorted(
+            session
+            for session in used
+            if now - self._uses_written.get(session, datetime.min.replace(tzinfo=now.tzinfo))
+            >= timedelta(seconds=1)
+        )
 
     def _write_each(self, job: _Job) -> list[EventResult]:
         """The request whose value the database refused, one event per transaction: the
