@@ -126,9 +126,14 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+#: every container the tests opened: a reset of their database drops what they hold in memory
+OPENED: list[Container] = []
+
+
 def open_container(settings: Settings, clock: Any | None = None) -> Container:
     """A container as ``serve`` builds it: migrated, with its built-in accounts."""
     container = bootstrap(settings, clock=clock or MovableClock())
+    OPENED.append(container)
     container.accounts.ensure_credentials(
         module_login=MODULE_LOGIN, module_password=MODULE_PASSWORD, admin_password=ADMIN_PASSWORD
     )
@@ -159,7 +164,8 @@ def engine(container: Container) -> Engine:
 
 
 def reset(engine: Engine) -> None:
-    """Empty every table a test can fill, and put the parameters back to standard."""
+    """Empty every table a test can fill, and put the parameters back to standard; the
+    connectors on this database forget what they hold in memory of it."""
     with engine.begin() as connection:
         for table in (
             GroupMemberRow,
@@ -177,6 +183,9 @@ def reset(engine: Engine) -> None:
             ParameterRow.__table__.insert(),
             [{"name": name, "value": value} for name, value in DEFAULTS.items()],
         )
+    for opened in OPENED:
+        if opened.engine is engine:
+            opened.forget()
 
 
 @pytest.fixture(scope="session")
@@ -304,8 +313,8 @@ class Connector:
 
 
 @pytest.fixture
-def connector(engine: Engine, server_url: str, clock: MovableClock) -> Iterator[Connector]:
-    reset(engine)
+def connector(container: Container, server_url: str, clock: MovableClock) -> Iterator[Connector]:
+    reset(container.engine)
     clock.reset()
     with httpx.Client(timeout=30) as http:
         yield Connector(server_url, http)

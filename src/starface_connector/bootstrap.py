@@ -44,11 +44,19 @@ class Container:
     views: Views
     #: reads the PBX for imports; None when no STARFACE is configured
     pbx: PbxReader | None
+    parameters: ParameterCache
 
     @property
     def database(self) -> str:
         """The database URL as it may be shown: without its password."""
         return describe(self.engine.url)
+
+    def forget(self) -> None:
+        """Drop what this process holds in memory about the database (parameters, module
+        sessions), for when the database was changed behind its back (a restore, a test)."""
+        self.parameters.forget()
+        self.accounts.forget_sessions()
+        self.events.forget_sessions()
 
     def close(self) -> None:
         self.events.close()
@@ -127,4 +135,5 @@ def bootstrap(
         ),
         views=Views(engine),
         pbx=reader,
+        parameters=parameters,
     )

@@ -270,6 +270,7 @@ def test_serve_first_start_readme_flow_and_second_start(tmp_path: Path) -> None:
         assert after_database_line(changed.stdout, f"sqlite:///{default_db(tmp_path)}") == [
             f"{IGNORE_USER_STATUS}: 1 -> 0"
         ]
+        time.sleep(1.1)  # another process's change reaches serve within a second (documented)
         (after,) = http.post(
             "/starface/v1/events",
             json={"events": [status_event("s-2", "2026-11-25T10:02:00Z")]},

@@ -163,6 +163,9 @@ class Accounts:
         self._known[hashed] = (now, verified)
         return hashed
 
+    def forget_sessions(self) -> None:
+        self._known.clear()
+
     def close_session(self, token: str, kind: str) -> bool:
         self._known.pop(token_hash(token), None)
         with self._uow() as uow:

@@ -122,6 +122,9 @@ class EventService:
         """Apply a batch atomically; returns one result per event, in order, after the commit."""
         return self.submit(incoming, source=source).result()
 
+    def forget_sessions(self) -> None:
+        self._uses_written.clear()
+
     def close(self) -> None:
         """Let the writer finish what is queued, then stop it."""
         if self._writer is not None:
