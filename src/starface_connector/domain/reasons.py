@@ -120,19 +120,32 @@ def english(notes: Iterable[Note]) -> str:
 def _english(n: Note) -> str:
     a = n.arguments
     match n.why:
+        # the commonest first: a match tries its cases in order, for every event
+        case Why.PHONE_CHANGED:
+            return f"telephone status {a['old']} -> {a['new']}" + _original(a)
+        case Why.PHONE_UNCHANGED:
+            return f"no change: already {a['status']}" + _original(a)
+        case Why.ACD_CHANGED:
+            return f"ACD status {a['old']} -> {a['new']} ({a['status']}; {a['parameter']}=0)"
+        case Why.ACD_UNCHANGED:
+            return f"no change: already {a['status']} ({a['parameter']}=0)"
+        case Why.PROFILE_UPDATED:
+            return f"updated {a['fields']}"
+        case Why.NO_CHANGE:
+            return "no change"
         case Why.DUPLICATE:
             return f"duplicate: eventId {a['event_id']!r} was already processed"
+        case Why.STALE:
+            return (
+                f"stale: occurredAt {a['occurred_at']} is older than the last applied "
+                f"{a['aspect']} event ({a['last']})"
+            )
         case Why.RESERVED_LOGIN:
             return f"rejected: login {a['login']!r} is reserved for jtel's built-in administrator"
         case Why.UNKNOWN_USER:
             return f"rejected: unknown user {a['login']}"
         case Why.IGNORED:
             return f"ignored: {a['parameter']}=1"
-        case Why.STALE:
-            return (
-                f"stale: occurredAt {a['occurred_at']} is older than the last applied "
-                f"{a['aspect']} event ({a['last']})"
-            )
         case Why.STALE_DELETED:
             return (
                 f"stale: user {a['login']} was deleted at {a['deleted_at']}, "
@@ -162,10 +175,6 @@ def _english(n: Note) -> str:
             return f"admin flag not taken ({a['parameter']}=1)"
         case Why.ADMIN_TAKEN:
             return f"admin={a['admin']} ({a['parameter']}=0)"
-        case Why.NO_CHANGE:
-            return "no change"
-        case Why.PROFILE_UPDATED:
-            return f"updated {a['fields']}"
         case Why.ADMIN_NOT_CHANGED:
             return f"admin flag not changed ({a['parameter']}=1)"
         case Why.ADMIN_GRANTED:
@@ -194,14 +203,6 @@ def _english(n: Note) -> str:
             return f"unknown login(s) not added: {a['logins']}"
         case Why.ACD_KEPT_PAUSE:
             return f"no change: LOGGED_IN leaves an agent on PAUSE ({a['parameter']}=0)"
-        case Why.ACD_UNCHANGED:
-            return f"no change: already {a['status']} ({a['parameter']}=0)"
-        case Why.ACD_CHANGED:
-            return f"ACD status {a['old']} -> {a['new']} ({a['status']}; {a['parameter']}=0)"
-        case Why.PHONE_UNCHANGED:
-            return f"no change: already {a['status']}" + _original(a)
-        case Why.PHONE_CHANGED:
-            return f"telephone status {a['old']} -> {a['new']}" + _original(a)
         case Why.ACD_SET_BY:
             return f"ACD status {a['old']} -> {a['new']} set by {a['actor']}"
         case Why.PARAMETER_SET_BY:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -47,8 +48,9 @@ class EventResult:
     changes: tuple[Change, ...] = ()
     withheld: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def reason(self) -> str:
+        """The English text (written to the log and answered: rendered once)."""
         return english(self.notes)
 
     @property

@@ -32,15 +32,44 @@ def db_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def from_db_time(value: Any) -> datetime | None:
+    """A UTC datetime as read back: SQLite's text form, or a naive datetime elsewhere."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.replace(tzinfo=UTC)
+
+
+def from_db_json(value: Any) -> Any:
+    """JSON as read back: text (SQLite, MariaDB), or already decoded (PostgreSQL)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 class Rows:
-    """Writes rows of one connection's database with a statement text built once."""
+    """Reads and writes rows of one connection's database with statement texts built once."""
 
     def __init__(self, connection: Connection) -> None:
         self._db = connection
         self.sqlite = connection.dialect.name == "sqlite"
+        self._last: tuple[datetime | None, Any] = (None, None)
 
     def time(self, moment: datetime | None) -> Any:
-        return db_time(moment, self.sqlite)
+        """As :func:`db_time`; the same moment many times over (a batch's ``now``) once."""
+        if moment is not self._last[0]:
+            self._last = (moment, db_time(moment, self.sqlite))
+        return self._last[1]
+
+    def select(self, head: str, key: str | None = None, keys: Sequence[str] = ()) -> list[Any]:
+        """``head`` (a SELECT ... FROM ...), for the rows whose ``key`` is one of ``keys``
+        (every row when ``key`` is None). Plain tuples, values as the driver gives them."""
+        if key is None:
+            return list(self._db.exec_driver_sql(head).fetchall())
+        if not keys:
+            return []
+        mark = "?" if self.sqlite else "%s"
+        sql = f"{head} WHERE {key} IN ({', '.join([mark] * len(keys))})"
+        return list(self._db.exec_driver_sql(sql, tuple(keys)).fetchall())
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 
 from ..domain.model import AcdStatus, GroupState, PhoneStatus, Profile, UserState
 from ..domain.rules import World
-from .rows import Rows, db_json
+from .rows import Rows, db_json, from_db_json, from_db_time
 from .tables import BatchLockRow, GroupMemberRow, GroupRow, SeenEventRow, TombstoneRow, UserRow
 
 T = TypeVar("T")
@@ -48,9 +48,7 @@ _PHONE = {status.value: status for status in PhoneStatus}
 
 # executemany: the SET clause comes from the keys of the parameter rows ("key" is the row's).
 _UPDATE_GROUP = update(GroupRow).where(groups.group_id == bindparam("key"))
-_TAKE_LOCK = (
-    update(BatchLockRow).where(BatchLockRow.id == 1).values(batches=BatchLockRow.batches + 1)
-)
+_TAKE_LOCK = "UPDATE batch_lock SET batches = batches + 1 WHERE id = 1"
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -58,26 +56,26 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+#: the statement that reads users' states, and its order of columns (see :func:`user_state`)
+_READ_USERS = "SELECT " + ", ".join(c.name for c in STATE_COLUMNS) + " FROM jtel_users"
+_READ_GRAVES = "SELECT users_uid, deleted_at FROM user_tombstones"
+
+
 def user_state(row: Any) -> UserState:
-    """From a row of STATE_COLUMNS."""
+    """From a row of :data:`STATE_COLUMNS` as the driver gives it (a plain tuple)."""
+    (login, first, last, email, language, numbers, admin, acd, phone) = row[:9]
     return UserState(
-        login=row.users_uid,
-        profile=Profile(
-            first_name=row.first_name,
-            last_name=row.last_name,
-            email=row.email,
-            language=row.language,
-            phone_numbers=tuple(row.phone_numbers or ()),
-        ),
-        admin=bool(row.admin),
-        acd_status=_ACD[row.acd_status],
-        phone_status=_PHONE[row.phone_status],
-        profile_at=row.profile_at,
-        acd_at=row.acd_at,
-        phone_at=row.phone_at,
-        dnd=bool(row.dnd),
-        dnd_at=row.dnd_at,
-        acd_paused_by_pbx=bool(row.acd_paused_by_pbx),
+        login=login,
+        profile=Profile(first, last, email, language, tuple(from_db_json(numbers) or ())),
+        admin=bool(admin),
+        acd_status=_ACD[acd],
+        phone_status=_PHONE[phone],
+        profile_at=from_db_time(row[9]),
+        acd_at=from_db_time(row[10]),
+        phone_at=from_db_time(row[11]),
+        dnd=bool(row[12]),
+        dnd_at=from_db_time(row[13]),
+        acd_paused_by_pbx=bool(row[14]),
     )
 
 
@@ -128,7 +126,7 @@ def take_write_lock(connection: Connection) -> None:
     on SQLite makes the transaction a writer before it reads), so no batch works from state
     another batch is about to change.
     """
-    connection.execute(_TAKE_LOCK)
+    connection.exec_driver_sql(_TAKE_LOCK)
 
 
 class SqlWorldRepository:
@@ -142,31 +140,29 @@ class SqlWorldRepository:
         self, *, event_ids: Iterable[str], logins: Iterable[str], group_ids: Iterable[str]
     ) -> World:
         """Load what a batch can touch: its users, tombstones, groups and already-seen ids."""
-        world = World()
+        world, rows = World(), Rows(self._db)
         for part in chunks(sorted(set(event_ids))):
-            world.seen.update(
-                self._db.scalars(select(seen_events.event_id).where(seen_events.event_id.in_(part)))
-            )
+            found = rows.select("SELECT event_id FROM seen_events", "event_id", part)
+            world.seen.update(event_id for (event_id,) in found)
         for part in chunks(sorted(set(logins))):
-            self._read_users(world, users.users_uid.in_(part), tombstones.users_uid.in_(part))
+            self._read_users(world, part)
         self._read_groups(world, sorted(set(group_ids)))
         return world
 
     def load_all(self) -> World:
         world = World()
-        self._read_users(world, None, None)
+        self._read_users(world, None)
         self._read_groups(world, None)
         return world
 
-    def _read_users(self, world: World, user_filter: Any, tombstone_filter: Any) -> None:
-        query = select(*STATE_COLUMNS)
-        graves = select(tombstones.users_uid, tombstones.deleted_at)
-        if user_filter is not None:
-            query, graves = query.where(user_filter), graves.where(tombstone_filter)
-        for row in self._db.execute(query):
-            world.users[row.users_uid] = user_state(row)
-        for login, deleted_at in self._db.execute(graves):
-            world.deleted_at[login] = deleted_at
+    def _read_users(self, world: World, logins: Sequence[str] | None) -> None:
+        rows, key = Rows(self._db), None if logins is None else "users_uid"
+        for row in rows.select(_READ_USERS, key, logins or ()):
+            world.users[row[0]] = user_state(row)
+        for login, deleted_at in rows.select(_READ_GRAVES, key, logins or ()):
+            moment = from_db_time(deleted_at)
+            assert moment is not None
+            world.deleted_at[login] = moment
 
     def _read_groups(self, world: World, wanted: list[str] | None) -> None:
         query = select(groups.group_id, groups.name, groups.occurred_at)
