@@ -11,6 +11,10 @@ def main() -> None:
         from bench.events import main as events
 
         events(rest)
+    elif what == "memory":
+        from bench.memory import main as memory
+
+        memory(rest)
     elif what == "import":
         sys.argv = ["bench.bench_import", *rest]
         from bench.bench_import import main as run_import
@@ -22,7 +26,7 @@ def main() -> None:
 
         board()
     else:
-        print("usage: python -m bench events|import|board [options]  (see bench/README.md)")
+        print("usage: python -m bench events|memory|import|board [options]  (see bench/README.md)")
         sys.exit(0 if what == "help" else 2)
 
 

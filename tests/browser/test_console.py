@@ -17,7 +17,7 @@ from starface_connector.domain.reasons import Why
 from starface_connector.serving import run_in_thread
 from starface_connector.storage.tables import ImportRunRow
 from starface_connector.web import i18n, words
-from tests.browser.conftest import Console, shoot, sign_in, sign_in_as_sysadmin
+from tests.browser.conftest import SHOTS, Console, shoot, sign_in, sign_in_as_sysadmin
 from tests.conftest import Connector, open_container, reset, scratch_database, settings_for
 
 P = "Portal.WebServices.Starface."
@@ -458,3 +458,43 @@ def test_the_board_lists_two_thousand_agents_and_counts_them(many: Console, page
     expect(page.locator("#board tbody tr")).to_have_count(2000)
     expect(page.locator('[data-count="LOGGED_OFF"]')).to_have_text("2000")
     expect(page.locator('[data-count="OFFLINE"]')).to_have_text("2000")
+
+
+def test_a_busy_board_as_the_readme_shows_it(fresh: Console, page: Page) -> None:
+    """Agents in every state and three groups; the picture in docs/board.png comes from here
+    (test-output/screenshots/readme-board.png)."""
+    c = fresh.connector()
+    c.set_param("IgnoreUserStatus", "0")
+    c.set_param("IgnoreGroupUpdate", "0")
+    names = [
+        ("Anna", "Müller"), ("Jürgen", "Köhler"), ("Amélie", "Lefèvre"), ("Siobhán", "O'Brien"),
+        ("Björn", "Schäfer"), ("Chloé", "Dubois"), ("Grace", "Walker"), ("Loïc", "Côté"),
+        ("Käthe", "Krüger"), ("Noël", "Girard"), ("Sophie", "Becker"), ("Oliver", "Hughes"),
+    ]  # fmt: skip
+    logins = [str(2001 + n) for n in range(len(names))]
+    c.results(
+        *(
+            c.user_update(login, firstName=first, familyName=last)
+            for login, (first, last) in zip(logins, names, strict=True)
+        )
+    )
+    c.results(
+        c.group_update(101, "Kundenservice", logins[:6]),
+        c.group_update(102, "Vertrieb", logins[6:10]),
+        c.group_update(103, "Service client", logins[9:]),
+    )
+    ready = [c.user_status(login, "LOGGED_IN") for login in logins[:9]]
+    phones = ["IDLE", "RINGING", "BUSY", "BUSY", "IDLE", "RINGING", "BUSY", "IDLE", "BUSY"]
+    c.results(*ready, *(c.phone_status(a, s) for a, s in zip(logins, phones, strict=False)))
+    c.results(c.phone_status(logins[9], "IDLE"), c.phone_status(logins[10], "OFFLINE"))
+    sign_in(page, fresh.url, logins[3], logins[3])
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in_as_sysadmin(page, fresh.url)
+    expect(page.locator("#live-state")).to_have_text("Live")
+    expect(page.locator('[data-count="CALLS_AND_MEDIA"]')).to_have_text("8")
+    expect(page.locator('[data-count="PAUSE"]')).to_have_text("1")
+    expect(page.locator('[data-count="BUSY"]')).to_have_text("4")
+    page.set_viewport_size({"width": 1100, "height": 760})
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "readme-board.png"))

@@ -156,6 +156,7 @@ def test_demo_starts_everything_and_prints_what_to_open(tmp_path: Path) -> None:
         out = "".join(shown)
         assert "Starface Connector demo is running" in out, out
         assert f"connector API     http://127.0.0.1:{port}" in out
+        assert f"web console       http://127.0.0.1:{port}/" in out
         assert re.search(r"created\s+.\s+50\s+.\s+5\s+.", out), out  # the import's table
         password = re.search(r"jtel sysadmin\s+login sysadmin\s+password (\S+)", out)
         module = re.search(r"STARFACE module\s+login starface-module\s+password (\S+)", out)

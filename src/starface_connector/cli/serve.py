@@ -135,7 +135,7 @@ def serve(
     prepare(container)
     console.print(
         f"Starface Connector on [bold]http://{chosen.host}:{chosen.port}[/]  "
-        f"(API docs /docs, database {container.database})",
+        f"(web console /, API docs /docs, database {container.database})",
         highlight=False,
         soft_wrap=True,
     )

@@ -142,10 +142,12 @@ def demo(
             first = pbx.snapshot().users[0].login
             console.print(
                 "\n[bold]Starface Connector demo is running[/]\n"
+                f"  web console       {url}/   (the agent board: sign in as sysadmin)\n"
                 f"  connector API     {url}   (interactive docs: {url}/docs)\n"
                 f"  jtel sysadmin     login sysadmin  password {admin_password}\n"
                 f"  STARFACE module   login {module_login}  password {module_password}\n"
-                f"  an agent          login {first}  password {first} (UserPasswordSetUID=1)\n"
+                f"  an agent          login {first}  password {first} (UserPasswordSetUID=1; "
+                "in the console: own status)\n"
                 f"  STARFACE (sim.)   {pbx_url}/rest  login {pbx_login}  password {pbx_password}\n"
                 f"  live traffic      {rate:g} events/s from {users} simulated users\n\n"
                 "The other commands (params, users, events, status ...) work on this demo's\n"
