@@ -14,11 +14,13 @@ from sqlalchemy import Engine
 
 from .config import Settings, secret
 from .domain.pbx import PbxSnapshot
+from .domain.rules import Limits
 from .service.accounts import Accounts
 from .service.admin import Administration
 from .service.events import EventService
 from .service.importer import Importer, PbxReader
 from .service.ports import Clock
+from .service.retention import Retention
 from .service.security import PasswordHasher
 from .storage.db import describe, make_engine, upgrade
 from .storage.unit_of_work import SqlUnitOfWorkFactory
@@ -40,6 +42,7 @@ class Container:
     events: EventService
     admin: Administration
     importer: Importer
+    retention: Retention
     views: Views
     #: reads the PBX for imports; None when no STARFACE is configured
     pbx: PbxReader | None
@@ -106,6 +109,7 @@ def bootstrap(
             raise
     uow = SqlUnitOfWorkFactory(engine)
     hasher = PasswordHasher()
+    limits = Limits(max_group_members=settings.max_group_members)
     return Container(
         settings=settings,
         engine=engine,
@@ -113,7 +117,7 @@ def bootstrap(
         uow=uow,
         hasher=hasher,
         accounts=Accounts(uow, clock, hasher),
-        events=EventService(uow, clock, hasher),
+        events=EventService(uow, clock, hasher, limits),
         admin=Administration(uow, clock),
         importer=Importer(
             uow,
@@ -121,6 +125,13 @@ def bootstrap(
             hasher,
             max_delete_share=settings.import_max_delete_share,
             clock_tolerance=timedelta(seconds=settings.import_clock_tolerance_seconds),
+            limits=limits,
+        ),
+        retention=Retention(
+            uow,
+            clock,
+            event_log=settings.event_log_retention,
+            event_ids=settings.event_id_retention,
         ),
         views=Views(engine),
         pbx=reader,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters, read_parameters
 from ..domain.reasons import Note, Why, english, note
-from ..domain.rules import World, apply, decide
+from ..domain.rules import STANDARD_LIMITS, Limits, World, apply, decide
 from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, random_password
 
@@ -53,10 +53,17 @@ class EventResult:
 class EventService:
     """Applies STARFACE event batches: each atomically, answered only after its commit."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        hasher: PasswordHasher,
+        limits: Limits = STANDARD_LIMITS,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._limits = limits
 
     def apply_batch(
         self, incoming: Sequence[Incoming], *, source: str = Source.STARFACE
@@ -74,7 +81,14 @@ class EventService:
                 group_ids=(e.group_id for e in events if e.group_id is not None),
             )
             results = run_batch(
-                uow, world, screened, params, now=self._clock(), hasher=self._hasher, source=source
+                uow,
+                world,
+                screened,
+                params,
+                now=self._clock(),
+                hasher=self._hasher,
+                source=source,
+                limits=self._limits,
             )
             uow.commit()
         return results
@@ -90,6 +104,7 @@ def run_batch(
     hasher: PasswordHasher,
     source: str,
     reconcile: bool = False,
+    limits: Limits = STANDARD_LIMITS,
 ) -> list[EventResult]:
     """Decide every event against ``world`` and write the outcome into ``uow``.
 
@@ -107,7 +122,7 @@ def run_batch(
             logged.append(log_entry(now, source, item, None, result))
             results.append(result)
             continue
-        decision = decide(item, world, params)
+        decision = decide(item, world, params, limits)
         if not (reconcile and not decision.changes):
             apply(world, item, decision)
         if reconcile:
