@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, select
 
 from starface_connector.bootstrap import Container
@@ -25,8 +26,10 @@ from starface_connector.domain.model import (
     UserUpdate,
 )
 from starface_connector.service.events import EventResult
-from starface_connector.service.retention import Retention
+from starface_connector.service.retention import DailyPurge, PurgeReport, Retention
+from starface_connector.storage.db import make_engine
 from starface_connector.storage.tables import EventLogRow, SeenEventRow, UserRow
+from starface_connector.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.conftest import MovableClock, reset
 
 DAY = 24 * 3600
@@ -201,3 +204,32 @@ def test_a_forgotten_event_id_sent_again_is_decided_again_and_overwrites_nothing
     assert tuple(row) == ("Anke", "IDLE")
     # remembered again from now on
     assert [r.outcome for r in apply(container, [busy])] == [Outcome.DUPLICATE]
+
+
+def test_the_daily_purge_runs_at_start_survives_a_failure_and_stops_at_once(
+    container: Container, clock: MovableClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = container.engine
+    reset(engine)
+    batch_at(container, clock, 100, "old")
+    clock.reset()
+    daily = DailyPurge(container.retention, interval_seconds=DAY)
+    daily.start()
+    assert daily.ran.wait(60)
+    daily.stop()  # does not wait for the next day
+    assert not daily.running
+    assert isinstance(daily.last, PurgeReport)
+    assert (daily.last.event_log_deleted, daily.last.event_ids_forgotten) == (3, 3)
+    assert logged_ids(engine) == seen_ids(engine) == []
+
+    unreachable = make_engine("postgresql://postgres@127.0.0.1:1/x")
+    try:
+        failing = DailyPurge(Retention(SqlUnitOfWorkFactory(unreachable), clock))
+        failing.start()
+        assert failing.ran.wait(60)
+        assert failing.running  # the loop goes on: the next day may succeed
+        failing.stop()
+    finally:
+        unreachable.dispose()
+    assert isinstance(failing.last, Exception)
+    assert "purge failed" in caplog.text

@@ -111,8 +111,12 @@ class DailyPurge:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def run_once(self) -> None:
-        """One purge; a failure is logged as one line and tried again the next day."""
+        """One purge; a failure is logged and tried again the next day."""
         try:
             report = self.retention.purge()
         except Exception as exc:  # the loop must survive anything; the traceback goes to the log
