@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 
 from .config import Settings, secret
 from .domain.pbx import PbxSnapshot
+from .domain.rules import Limits
 from .service.accounts import Accounts
 from .service.admin import Administration
 from .service.events import EventService
 from .service.importer import Importer, PbxReader
 from .service.parameters import ParameterCache
 from .service.ports import Clock
+from .service.retention import Retention
 from .service.security import PasswordHasher
 from .storage.db import describe, make_engine, upgrade
 from .storage.unit_of_work import SqlUnitOfWorkFactory
@@ -41,6 +43,7 @@ class Container:
     events: EventService
     admin: Administration
     importer: Importer
+    retention: Retention
     views: Views
     #: reads the PBX for imports; None when no STARFACE is configured
     pbx: PbxReader | None
@@ -117,6 +120,7 @@ def bootstrap(
     uow = SqlUnitOfWorkFactory(engine)
     hasher = PasswordHasher()
     parameters = ParameterCache(uow, clock)
+    limits = Limits(max_group_members=settings.max_group_members)
     return Container(
         settings=settings,
         engine=engine,
@@ -124,7 +128,7 @@ def bootstrap(
         uow=uow,
         hasher=hasher,
         accounts=Accounts(uow, clock, hasher, parameters),
-        events=EventService(uow, clock, hasher, parameters),
+        events=EventService(uow, clock, hasher, parameters, limits),
         admin=Administration(uow, clock, parameters),
         importer=Importer(
             uow,
@@ -132,6 +136,13 @@ def bootstrap(
             hasher,
             max_delete_share=settings.import_max_delete_share,
             clock_tolerance=timedelta(seconds=settings.import_clock_tolerance_seconds),
+            limits=limits,
+        ),
+        retention=Retention(
+            uow,
+            clock,
+            event_log=settings.event_log_retention,
+            event_ids=settings.event_id_retention,
         ),
         views=Views(engine),
         pbx=reader,

@@ -4,14 +4,62 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain.rules import MAX_GROUP_MEMBERS
 
 
 class ConfigurationError(ValueError):
     """A setting that cannot work; the message is one line for a person."""
+
+
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
+#: the shortest retention window: eventIds of a batch still being retried must stay known
+MIN_RETENTION = timedelta(hours=1)
+MAX_RETENTION = timedelta(days=36500)
+
+
+def parse_duration(raw: str) -> timedelta:
+    """A retention window as people write it: ``90d``, ``12h``, ``2w`` (at least 1h)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([wdh])\s*", raw.lower())
+    if not found:
+        raise ConfigurationError(
+            f"not a duration: {raw!r} (write a number and a unit, e.g. 90d, 12h or 2w)"
+        )
+    amount, unit = float(found.group(1)), _UNITS[found.group(2)]
+    if amount * (unit / timedelta(days=1)) > MAX_RETENTION.days:
+        raise ConfigurationError(f"{raw!r} is too long: at most {MAX_RETENTION.days}d")
+    duration = amount * unit
+    if duration < MIN_RETENTION:
+        raise ConfigurationError(f"{raw!r} is too short: keep at least 1h")
+    return duration
+
+
+def show_duration(duration: timedelta) -> str:
+    """``90d``, ``36h``: the way :func:`parse_duration` reads it."""
+    hours = duration / timedelta(hours=1)
+    if hours % 24 == 0:
+        return f"{hours / 24:g}d"
+    return f"{hours:g}h"
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), Field(ge=MIN_RETENTION, le=MAX_RETENTION)
+]
 
 
 def default_data_dir() -> Path:
@@ -46,6 +94,14 @@ class Settings(BaseSettings):
     import_max_delete_share: float = Field(default=0.10, ge=0.0, le=1.0)
     #: without the PBX's Date header, the snapshot is dated this long before the connector
     import_clock_tolerance_seconds: float = Field(default=300.0, ge=0.0, le=86400.0)
+    #: a GROUP_UPDATE naming more members than this is rejected, not applied
+    max_group_members: int = Field(default=MAX_GROUP_MEMBERS, ge=1)
+    #: ``purge`` deletes event log entries older than this
+    event_log_retention: Duration = timedelta(days=90)
+    #: ``purge`` forgets processed eventIds older than this: a later resend is not a duplicate
+    event_id_retention: Duration = timedelta(days=7)
+    #: ``serve`` purges at start and every 24 hours
+    purge_daily: bool = False
 
     def resolved_database_url(self) -> str:
         if self.database_url:

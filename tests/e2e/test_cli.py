@@ -195,7 +195,7 @@ def test_python_m_help_lists_every_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
-    for command in ("serve", "params", "users", "events", "db"):
+    for command in ("serve", "params", "users", "events", "db", "purge"):
         assert re.search(rf"^\W*{command}\s", result.stdout, re.MULTILINE), command
     assert result.stderr == ""
     assert not default_db(tmp_path).exists()  # help touches no database
@@ -358,8 +358,35 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
             ["unknown parameter 'IgnoreUserStatuses'; known: ", IGNORE_USER_STATUS],
         ),
         (["params", "get", "Nope"], ["unknown parameter 'Nope'; known: "]),
+        (
+            ["purge", "--older-than", "90"],
+            ["--older-than: not a duration: '90' (write a number and a unit, e.g. 90d"],
+        ),
+        (
+            ["purge", "--event-ids-older-than", "30min"],
+            ["--event-ids-older-than: not a duration: '30min'"],
+        ),
+        (
+            ["purge", "--older-than", "0.5h"],
+            ["--older-than: '0.5h' is too short: keep at least 1h"],
+        ),
+        (
+            ["purge", "--event-ids-older-than", "99999999999999999999w"],
+            ["--event-ids-older-than: '99999999999999999999w' is too long: at most 36500d"],
+        ),
     ],
-    ids=["bad-url", "unreachable-db", "flag-7", "seconds-5", "unknown-set", "unknown-get"],
+    ids=[
+        "bad-url",
+        "unreachable-db",
+        "flag-7",
+        "seconds-5",
+        "unknown-set",
+        "unknown-get",
+        "purge-no-unit",
+        "purge-bad-unit",
+        "purge-too-short",
+        "purge-too-long",
+    ],
 )
 def test_user_mistakes_get_one_clear_line(
     tmp_path: Path, args: list[str], fragments: list[str]
@@ -408,8 +435,20 @@ def test_usage_mistakes_get_one_line_and_exit_2(
             ["import", "--starface-login", "a", "--starface-password", "b"],
             "must be an http:// or https:// address",
         ),
+        (
+            "STARFACE_CONNECTOR_EVENT_ID_RETENTION",
+            "soon",
+            ["purge"],
+            "STARFACE_CONNECTOR_EVENT_ID_RETENTION: Value error, not a duration: 'soon'",
+        ),
+        (
+            "STARFACE_CONNECTOR_MAX_GROUP_MEMBERS",
+            "0",
+            ["db", "upgrade"],
+            "STARFACE_CONNECTOR_MAX_GROUP_MEMBERS: Input should be greater than or equal to 1",
+        ),
     ],
-    ids=["env-int", "db-url-with-password", "pbx-url"],
+    ids=["env-int", "db-url-with-password", "pbx-url", "env-retention", "env-member-limit"],
 )
 def test_bad_settings_get_one_line_and_never_echo_a_password(
     tmp_path: Path, variable: str, value: str, args: list[str], fragment: str

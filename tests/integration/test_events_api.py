@@ -848,6 +848,60 @@ def test_1000_events_are_accepted_and_1001_are_refused_whole(connector: Connecto
     assert users(c, limit=1)["total"] == 1000
 
 
+# ---- what one event may write ---------------------------------------------------------------
+
+
+def test_a_group_update_over_the_member_limit_is_rejected_alone(connector: Connector) -> None:
+    """STARFACE_CONNECTOR_MAX_GROUP_MEMBERS (5,000) distinct members at most; a repeated login
+    counts once. The event is refused whatever IgnoreGroupUpdate says, the batch goes on."""
+    c = connector
+    c.set_param("IgnoreGroupUpdate", "0")
+    members = [f"m{n:05d}" for n in range(5001)]
+    sent = [
+        c.user_update("8401"),
+        c.group_update(7, "Everyone", ["8401", *members]),
+        c.group_update(8, "Nearly everyone", [*members[:4999], "8401", "8401"]),
+        c.phone_status("8401", "BUSY"),
+    ]
+    answers = c.results(*sent)
+    assert [a["outcome"] for a in answers] == ["applied", "rejected", "applied", "applied"]
+    assert answers[1] == result(
+        sent[1],
+        "rejected",
+        "rejected: group 7 has 5002 members, more than the 5000 one event may set "
+        "(STARFACE_CONNECTOR_MAX_GROUP_MEMBERS)",
+    )
+    assert [(g["id"], g["members"]) for g in groups(c)] == [("8", ["8401"])]
+    assert get_user(c, "8401")["phoneStatus"] == "BUSY"
+    logged = {e["eventId"]: e for e in event_log(c)}
+    assert logged[sent[1]["eventId"]]["outcome"] == "rejected"
+    # still a group event: once refused, the eventId is used up like any other
+    assert c.one(sent[1])["outcome"] == "duplicate"
+
+
+def test_a_group_update_whose_reason_passes_64_kib_is_stored(connector: Connector) -> None:
+    """The reason names every unknown login; on MariaDB a TEXT column would end at 64 KiB and
+    fail the whole batch."""
+    c = connector
+    c.set_param("IgnoreGroupUpdate", "0")
+    ghosts = [f"ghost-{n:04d}-" + "x" * 110 for n in range(600)]
+    sent = [
+        c.user_update("8501"),
+        c.group_update(9, "Big", ["8501", *ghosts]),
+        c.phone_status("8501", "RINGING"),
+    ]
+    response = c.send(*sent)
+    assert response.status_code == 200, response.text[:500]
+    answers = response.json()["results"]
+    assert [a["outcome"] for a in answers] == ["applied", "applied", "applied"]
+    reason = answers[1]["reason"]
+    assert len(reason.encode()) > 64 * 1024
+    assert reason.endswith(f"unknown login(s) not added: {', '.join(ghosts)}")
+    assert [(g["id"], g["members"]) for g in groups(c)] == [("9", ["8501"])]
+    stored = {e["eventId"]: e["reason"] for e in event_log(c)}
+    assert stored[sent[1]["eventId"]] == reason
+
+
 # ---- the event log has every event, with outcome and reason --------------------------------
 
 

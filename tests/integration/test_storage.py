@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,7 @@ from starface_connector.domain.parameters import (
 from starface_connector.domain.reasons import Why, note
 from starface_connector.domain.rules import World
 from starface_connector.service.events import EventResult, Incoming, Malformed
-from starface_connector.storage.db import alembic_config, make_engine, upgrade
+from starface_connector.storage.db import alembic_config, make_engine, migration_lock, upgrade
 from starface_connector.storage.tables import (
     Base,
     BatchLockRow,
@@ -243,6 +244,53 @@ def test_upgrade_creates_a_fresh_database_and_runs_again(backend: str, tmp_path:
             assert schema_differences(fresh, Base.metadata) == []
         finally:
             fresh.dispose()
+
+
+WAITING_FOR_THE_LOCK = {
+    "postgresql": "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+    "mariadb": "SELECT count(*) FROM information_schema.PROCESSLIST "
+    "WHERE INFO LIKE 'SELECT GET_LOCK(%%' AND ID <> CONNECTION_ID()",
+}
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_start_waits_for_the_migration_lock_then_finds_the_work_done(
+    server: str, tmp_path: Path
+) -> None:
+    """While one instance holds the migration lock, another's start waits at the lock (the
+    database shows it waiting), and once it is released finds nothing left to do. (SQLite's
+    lock is the file's write lock; the two-instance test of the first start covers it.)"""
+    with scratch_database(server, tmp_path) as url:
+        holder, starter = make_engine(url), make_engine(url)
+        try:
+            upgrade(holder)
+            before = dump(holder)
+            outcome: list[BaseException | None] = []
+
+            def start() -> None:
+                try:
+                    upgrade(starter)
+                    outcome.append(None)
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=start)
+            with holder.connect() as connection, migration_lock(connection):
+                thread.start()
+                with holder.connect() as watcher:
+                    deadline = time.monotonic() + 60
+                    while not watcher.scalar(text(WAITING_FOR_THE_LOCK[server])):
+                        assert thread.is_alive(), outcome
+                        assert time.monotonic() < deadline, "the start never waited at the lock"
+                        watcher.rollback()
+                        time.sleep(0.01)
+                assert thread.is_alive() and outcome == []  # still waiting
+            thread.join(60)
+            assert outcome == [None]
+            assert dump(holder) == before
+        finally:
+            holder.dispose()
+            starter.dispose()
 
 
 # ---- one transaction per batch --------------------------------------------------------------

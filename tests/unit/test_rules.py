@@ -50,7 +50,7 @@ from starface_connector.domain.model import (
     phone_status_of,
 )
 from starface_connector.domain.parameters import InvalidParameter, Parameters
-from starface_connector.domain.rules import World, apply, decide
+from starface_connector.domain.rules import Limits, World, apply, decide
 
 PFX = "Portal.WebServices.Starface."
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -334,6 +334,43 @@ def test_group_update_does_not_need_known_users_at_all() -> None:
     assert (
         decision.reason
         == f"created group g9 'Empty' with 0 member(s) {GROUP0}; unknown login(s) not added: ghost"
+    )
+
+
+@pytest.mark.parametrize("ignore", [0, 1], ids=["IgnoreGroupUpdate=0", "IgnoreGroupUpdate=1"])
+def test_a_group_update_over_the_member_limit_is_rejected_and_changes_nothing(ignore: int) -> None:
+    w = world()
+    settled = copy.deepcopy(w)
+    members = ("u1", "u2", "u2", "ghost", "p")  # four distinct
+    decision = decide(group("g1", "Sales", members), w, params(IgnoreGroupUpdate=ignore), Limits(3))
+    assert (decision.outcome, decision.changes, decision.clock) == (Outcome.REJECTED, (), None)
+    assert decision.reason == (
+        "rejected: group g1 has 4 members, more than the 3 one event may set "
+        "(STARFACE_CONNECTOR_MAX_GROUP_MEMBERS)"
+    )
+    apply(w, group("g1", "Sales", members), decision)
+    assert (w.users, w.groups) == (settled.users, settled.groups)
+
+
+def test_a_group_update_at_the_member_limit_is_applied() -> None:
+    decision = decide(
+        group("g1", "Sales", ("u1", "u2", "u2", "ghost")),
+        world(),
+        params(IgnoreGroupUpdate=0),
+        Limits(3),
+    )
+    assert decision.outcome is Outcome.APPLIED
+    assert decision.changes == (UpsertGroup("g1", "Sales", ("u1", "u2"), created=False),)
+
+
+def test_the_standard_member_limit_is_5000() -> None:
+    w = World()
+    many = tuple(f"m{i}" for i in range(5001))
+    assert decide(group("g", "G", many[:5000]), w, params(IgnoreGroupUpdate=0)).outcome is (
+        Outcome.APPLIED
+    )
+    assert decide(group("g", "G", many), w, params(IgnoreGroupUpdate=0)).outcome is (
+        Outcome.REJECTED
     )
 
 

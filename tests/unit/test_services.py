@@ -16,6 +16,7 @@ import pytest
 
 from starface_connector.domain.model import (
     AcdStatus,
+    GroupUpdate,
     LoginStatus,
     ManualChange,
     Outcome,
@@ -36,6 +37,7 @@ from starface_connector.domain.parameters import (
 )
 from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 from starface_connector.domain.reasons import Why, note
+from starface_connector.domain.rules import Limits
 from starface_connector.service.accounts import API, CONSOLE, MODULE, SYSADMIN, Accounts
 from starface_connector.service.admin import Administration
 from starface_connector.service.errors import ImportBusy, ImportRefused, PbxUnreachable
@@ -511,6 +513,20 @@ def test_a_pbx_record_no_database_can_store_is_rejected_and_the_rest_imported(
     assert report.rejected == ["10\x0004"]
     assert report.details[0]["reason"].endswith("which cannot be stored")
     assert sorted(report.created) == ["1001", "1002", "1003"]
+
+
+def test_the_member_limit_is_the_one_the_services_are_given(s: Services) -> None:
+    """STARFACE_CONNECTOR_MAX_GROUP_MEMBERS reaches the rules from the events and the import."""
+    s.admin.set_parameter("IgnoreGroupUpdate", "0", actor="t")
+    limits = Limits(max_group_members=1)
+    events = EventService(s.uow, s.clock, s.hasher, ParameterCache(s.uow, s.clock), limits)
+    at = s.clock() + timedelta(seconds=1)
+    (result,) = events.apply_batch([GroupUpdate("g-e", at, "7", "Pair", ("a", "b"))])
+    assert (result.outcome, result.notes[0].why) == (Outcome.REJECTED, Why.TOO_MANY_MEMBERS)
+    report = Importer(s.uow, s.clock, s.hasher, limits=limits).run(lambda: SNAPSHOT)
+    assert report.rejected == ["10"]  # Support has two members
+    assert sorted(report.created) == ["1001", "1002", "1003"]
+    assert "10" not in s.uow.state.world.groups
 
 
 def test_a_scheduled_import_survives_a_busy_lease_and_a_failing_pbx(

@@ -16,6 +16,7 @@ from .db import db_app
 from .events import events_app
 from .importing import import_users, imports_app
 from .params import params_app
+from .purge import purge
 from .serve import serve
 from .simulation import demo, simulate
 from .status import status
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.command()(serve)
 app.command("import")(import_users)
 app.command()(status)
+app.command()(purge)
 app.command()(simulate)
 app.command()(demo)
 app.add_typer(params_app, name="params")

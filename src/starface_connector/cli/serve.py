@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from ..bootstrap import Container
-from ..config import secret
+from ..config import secret, show_duration
 from ..service.accounts import GeneratedCredential
+from ..service.retention import DailyPurge
 from ..service.scheduler import ImportScheduler
 from .common import (
     AdminPermission,
@@ -79,17 +80,30 @@ def run_server(container: Container, *, with_scheduler: bool = True) -> None:
 
     chosen = container.settings
     scheduler = None
-    if with_scheduler and container.pbx is not None:
+    purger = None
+    if (with_scheduler and container.pbx is not None) or chosen.purge_daily:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    if with_scheduler and container.pbx is not None:
         minutes = chosen.import_interval_minutes
         console.print(f"Importing from {chosen.starface_url} now and every {minutes:g} min")
         scheduler = ImportScheduler(container.importer, container.pbx, minutes * 60)
         scheduler.start()
+    if chosen.purge_daily:
+        console.print(
+            f"Purging the event log (older than {show_duration(chosen.event_log_retention)}) "
+            f"and eventIds (older than {show_duration(chosen.event_id_retention)}) now and "
+            "every 24 h",
+            highlight=False,
+        )
+        purger = DailyPurge(container.retention)
+        purger.start()
     try:
         uvicorn.run(create_app(container), **uvicorn_options(chosen.host, chosen.port))
     finally:
         if scheduler is not None:
             scheduler.stop()
+        if purger is not None:
+            purger.stop()
         container.close()
 
 
@@ -115,6 +129,16 @@ def serve(
             help="Minutes between reconciliation imports (with --starface-url).",
         ),
     ] = None,
+    purge_daily: Annotated[
+        bool,
+        typer.Option(
+            "--purge-daily",
+            envvar="STARFACE_CONNECTOR_PURGE_DAILY",
+            help="Purge at start and every 24 hours, as the purge command does with the "
+            "configured retention windows.",
+            show_envvar=True,
+        ),
+    ] = False,
 ) -> None:
     """Run the connector: the STARFACE-facing API and the jtel API."""
     chosen = starface_settings(
@@ -129,6 +153,7 @@ def serve(
         port=port,
         database_url=database_url,
         import_interval_minutes=import_interval,
+        purge_daily=purge_daily or None,
     )
     check_port_free(chosen.host, chosen.port)
     container = open_connector(chosen)

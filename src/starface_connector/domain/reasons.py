@@ -40,6 +40,7 @@ class Why(StrEnum):
     GROUP_UPDATED = "group_updated"
     GROUP_UNCHANGED = "group_unchanged"
     UNKNOWN_MEMBERS = "unknown_members"
+    TOO_MANY_MEMBERS = "too_many_members"
     ACD_KEPT_PAUSE = "acd_kept_pause"
     ACD_UNCHANGED = "acd_unchanged"
     ACD_CHANGED = "acd_changed"
@@ -201,6 +202,11 @@ def _english(n: Note) -> str:
             return f"no change ({a['parameter']}=0)"
         case Why.UNKNOWN_MEMBERS:
             return f"unknown login(s) not added: {a['logins']}"
+        case Why.TOO_MANY_MEMBERS:
+            return (
+                f"rejected: group {a['group_id']} has {a['members']} members, more than the "
+                f"{a['limit']} one event may set (STARFACE_CONNECTOR_MAX_GROUP_MEMBERS)"
+            )
         case Why.ACD_KEPT_PAUSE:
             return f"no change: LOGGED_IN leaves an agent on PAUSE ({a['parameter']}=0)"
         case Why.ACD_SET_BY:

@@ -75,7 +75,24 @@ class World:
         return World(dict(self.users), dict(self.deleted_at), dict(self.groups), set(self.seen))
 
 
-def decide(event: Event, world: World, params: Parameters) -> Decision:
+#: the standard for :attr:`Limits.max_group_members`
+MAX_GROUP_MEMBERS = 5000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one event may ask to write: the connector's settings, not jtel parameters
+    (``STARFACE_CONNECTOR_MAX_GROUP_MEMBERS``), handed to the rules like the parameters."""
+
+    max_group_members: int = MAX_GROUP_MEMBERS
+
+
+STANDARD_LIMITS = Limits()
+
+
+def decide(
+    event: Event, world: World, params: Parameters, limits: Limits = STANDARD_LIMITS
+) -> Decision:
     """Decide what ``event`` does; reads ``world`` and never changes it."""
     if event.event_id in world.seen:
         return Decision(Outcome.DUPLICATE, (note(Why.DUPLICATE, event_id=event.event_id),))
@@ -85,7 +102,7 @@ def decide(event: Event, world: World, params: Parameters) -> Decision:
         case UserDelete():
             return _user_delete(event, world, params)
         case GroupUpdate():
-            return _group_update(event, world, params)
+            return _group_update(event, world, params, limits)
         case UserStatusChange():
             return _user_status(event, world, params)
         case PhoneStatusChange():
@@ -184,7 +201,20 @@ def _user_delete(event: UserDelete, world: World, params: Parameters) -> Decisio
     )
 
 
-def _group_update(event: GroupUpdate, world: World, params: Parameters) -> Decision:
+def _group_update(event: GroupUpdate, world: World, params: Parameters, limits: Limits) -> Decision:
+    wanted = sorted(set(event.members))
+    if len(wanted) > limits.max_group_members:  # whatever the parameters: the sender must know
+        return Decision(
+            Outcome.REJECTED,
+            (
+                note(
+                    Why.TOO_MANY_MEMBERS,
+                    group_id=event.group_id,
+                    members=len(wanted),
+                    limit=limits.max_group_members,
+                ),
+            ),
+        )
     if params.ignore_group_update:
         return _ignored(IGNORE_GROUP_UPDATE)
     group = world.groups.get(event.group_id)
@@ -192,7 +222,6 @@ def _group_update(event: GroupUpdate, world: World, params: Parameters) -> Decis
         stale = _stale(Aspect.GROUP, group.updated_at, event.occurred_at)
         if stale:
             return stale
-    wanted = sorted(set(event.members))
     members = tuple(login for login in wanted if login in world.users)
     unknown = [login for login in wanted if login not in world.users]
     clock = Clock(Aspect.GROUP, event.group_id, event.occurred_at)

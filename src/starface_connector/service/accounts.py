@@ -72,9 +72,10 @@ class Accounts:
         admin_password: str | None,
     ) -> list[GeneratedCredential]:
         """Create the module account and sysadmin on first start; follow configured values
-        after."""
+        after. Under the write lock: of instances starting at once, exactly one creates (and
+        shows) the accounts, the others find them."""
         generated: list[GeneratedCredential] = []
-        with self._uow() as uow:
+        with self._uow(locked=True) as uow:
             wanted = {
                 MODULE: (module_login or None, module_password or None),
                 SYSADMIN: (SYSADMIN, admin_password or None),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters
 from ..domain.reasons import Note, Why, english, note
-from ..domain.rules import World, apply, decide
+from ..domain.rules import STANDARD_LIMITS, Limits, World, apply, decide
 from .errors import ValueRefused
 from .parameters import ParameterCache
 from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
@@ -84,12 +84,14 @@ class EventService:
         clock: Clock,
         hasher: PasswordHasher,
         parameters: ParameterCache,
+        limits: Limits = STANDARD_LIMITS,
         *,
         max_group_events: int = 2000,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._limits = limits
         self._parameters = parameters
         #: when this process last wrote each module session's use (at most once a second)
         self._uses_written: dict[str, datetime] = {}
@@ -200,7 +202,13 @@ class EventService:
             before = world.copy()
             decided = [
                 decide_batch(
-                    world, job.items, params, now=now, hasher=self._hasher, source=job.source
+                    world,
+                    job.items,
+                    params,
+                    now=now,
+                    hasher=self._hasher,
+                    source=job.source,
+                    limits=self._limits,
                 )
                 for job in group
             ]
@@ -282,11 +290,19 @@ def run_batch(
     hasher: PasswordHasher,
     source: str,
     reconcile: bool = False,
+    limits: Limits = STANDARD_LIMITS,
 ) -> list[EventResult]:
     """Decide every event against ``world`` and write the outcome into ``uow``."""
     before = world.copy()
     decided = decide_batch(
-        world, incoming, params, now=now, hasher=hasher, source=source, reconcile=reconcile
+        world,
+        incoming,
+        params,
+        now=now,
+        hasher=hasher,
+        source=source,
+        reconcile=reconcile,
+        limits=limits,
     )
     store(uow, before, world, [decided], now)
     return decided.results
@@ -301,6 +317,7 @@ def decide_batch(
     hasher: PasswordHasher,
     source: str,
     reconcile: bool = False,
+    limits: Limits = STANDARD_LIMITS,
 ) -> Decided:
     """Decide every event against ``world``, folding each into it for the next.
 
@@ -317,7 +334,7 @@ def decide_batch(
             logged.append(log_entry(now, source, item, None, result))
             results.append(result)
             continue
-        decision = decide(item, world, params)
+        decision = decide(item, world, params, limits)
         if not (reconcile and not decision.changes):
             apply(world, item, decision)
         if reconcile:

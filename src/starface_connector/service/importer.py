@@ -27,7 +27,7 @@ from ..domain.model import CreateUser, DeleteUser, Event, EventType, Outcome, Up
 from ..domain.parameters import Parameters, read_parameters
 from ..domain.pbx import PbxSnapshot, snapshot_events
 from ..domain.reasons import Why
-from ..domain.rules import World, apply, decide
+from ..domain.rules import STANDARD_LIMITS, Limits, World, apply, decide
 from .errors import ImportBusy, ImportRefused
 from .events import EventResult, Malformed, run_batch, screen
 from .ports import Clock, Source, UnitOfWork, UnitOfWorkFactory
@@ -174,10 +174,12 @@ class Importer:
         *,
         max_delete_share: float = MAX_DELETE_SHARE,
         clock_tolerance: timedelta = CLOCK_TOLERANCE,
+        limits: Limits = STANDARD_LIMITS,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._limits = limits
         self._local = threading.Lock()
         self.max_delete_share = max_delete_share
         self.clock_tolerance = clock_tolerance
@@ -299,7 +301,7 @@ class Importer:
             if isinstance(screened, Malformed):  # text no database can store alike
                 report.tally(event, EventResult(event.event_id, Outcome.REJECTED, screened.notes))
                 continue
-            decision = decide(event, world, params)
+            decision = decide(event, world, params, self._limits)
             result = EventResult(
                 event.event_id,
                 decision.outcome,
@@ -386,4 +388,5 @@ class Importer:
             hasher=self._hasher,
             source=Source.IMPORT,
             reconcile=True,
+            limits=self._limits,
         )

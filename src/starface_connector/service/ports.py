@@ -158,6 +158,20 @@ class ImportRunStore(Protocol):
     ) -> None: ...
 
 
+class RetentionStore(Protocol):
+    """Deletes what is older than a retention window, oldest first, a bounded chunk at a time."""
+
+    def purge_event_log(self, *, received_before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` of the oldest event log entries received before then;
+        returns how many were deleted."""
+        ...
+
+    def purge_event_ids(self, *, seen_before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` of the oldest processed eventIds seen before then;
+        returns how many were forgotten."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: ``with uow: ... uow.commit()``; leaving without commit rolls back."""
 
@@ -175,6 +189,8 @@ class UnitOfWork(Protocol):
     def accounts(self) -> AccountStore: ...
     @property
     def imports(self) -> ImportRunStore: ...
+    @property
+    def retention(self) -> RetentionStore: ...
 
     def __enter__(self) -> Self: ...
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +14,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..domain.parameters import DEFAULTS
 from .tables import BatchLockRow, ParameterRow
@@ -127,19 +130,112 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply all migrations, then seed the rows every installation needs."""
+    """Apply all migrations, then seed the rows every installation needs.
+
+    Under the migration lock (:func:`migration_lock`), so instances starting at once on one
+    database take turns: the first migrates and seeds, the others find the work done. A start
+    killed at any statement leaves a database the next start completes: on SQLite and
+    PostgreSQL the whole upgrade is one transaction, and on MariaDB, whose DDL commits statement
+    by statement, every migration step skips what an interrupted run did already
+    (``storage/ddl.py``).
+    """
     check_connection(engine)
-    with engine.begin() as connection:
+    with engine.connect() as connection, migration_lock(connection):
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    with engine.begin() as connection:
         present = set(connection.scalars(select(ParameterRow.name)))
         missing = [{"name": n, "value": v} for n, v in DEFAULTS.items() if n not in present]
         if missing:
             connection.execute(insert(ParameterRow), missing)
         if connection.scalar(select(BatchLockRow.id).where(BatchLockRow.id == 1)) is None:
             connection.execute(insert(BatchLockRow).values(id=1, batches=0))
+        connection.commit()
+
+
+#: how long a start waits for another instance's migration before it gives up
+MIGRATION_LOCK_SECONDS = 600
+_LOCK_NAME = "starface_connector.migrate"
+#: PostgreSQL advisory locks are keyed by a number (and kept apart per database)
+_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(_LOCK_NAME.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the database's migration lock, one instance at a time, and begin the transaction
+    the upgrade runs in (the caller commits it).
+
+    * SQLite: ``BEGIN IMMEDIATE`` takes the file's write lock before the first statement (the
+      driver would otherwise run DDL outside any transaction), and the whole upgrade is one
+      transaction under it; a second start waits in SQLite's busy handler.
+    * PostgreSQL: a transaction-scoped advisory lock, released by the commit, or by the server
+      when a killed client's connection drops; DDL is transactional.
+    * MariaDB/MySQL: ``GET_LOCK`` on a name made from the database's (the lock is server-wide);
+      it lasts for the session, across the implicit commits of DDL, and the server releases it
+      when a killed client's connection drops.
+
+    Statement timeouts are lifted meanwhile: a migration may rewrite a large table, and the
+    wait for the lock is bounded by :data:`MIGRATION_LOCK_SECONDS` instead.
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError:  # another writer held the file longer than the busy timeout
+            raise _lock_busy(connection) from None
+        yield
+        return
+    if dialect == "postgresql":
+        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_SECONDS}s'")
+        try:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                raise _lock_busy(connection) from None
+            raise
+        yield
+        return
+    mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
+    database = str(connection.scalar(text("SELECT DATABASE()")))
+    name = f"{_LOCK_NAME}.{hashlib.sha256(database.encode()).hexdigest()[:32]}"  # <= 64 chars
+    timeout = None
+    if mariadb:
+        timeout = connection.scalar(text("SELECT @@SESSION.max_statement_time"))
+        connection.exec_driver_sql("SET SESSION max_statement_time = 0")
+    locked = False
+    try:
+        locked = (
+            connection.scalar(
+                text("SELECT GET_LOCK(:name, :seconds)"),
+                {"name": name, "seconds": MIGRATION_LOCK_SECONDS},
+            )
+            == 1
+        )
+        if not locked:
+            raise _lock_busy(connection)
+        yield
+    finally:
+        try:
+            connection.rollback()  # a failed upgrade's transaction; nothing after the commit
+            if locked:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            if timeout is not None:
+                connection.execute(
+                    text("SET SESSION max_statement_time = :seconds"), {"seconds": timeout}
+                )
+            connection.commit()
+        except DBAPIError:
+            # never hand a connection that may still hold the lock back to the pool:
+            # closing it releases the lock on the server
+            connection.invalidate()
+
+
+def _lock_busy(connection: Connection) -> DatabaseError:
+    return DatabaseError(
+        f"gave up waiting for the migration lock of {describe(connection.engine.url)}: another "
+        "instance is migrating it or holds it; try again when it has finished"
+    )
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,9 @@ class Key(TypeDecorator[str]):
         return dialect.type_descriptor(String(length))
 
 
+#: text without a length limit on every backend: TEXT, but LONGTEXT on MariaDB and MySQL
+LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -159,12 +162,14 @@ class ParameterChangeRow(Base):
 
 
 class SeenEventRow(Base):
-    """Every eventId ever processed: the idempotency key."""
+    """Every eventId processed within the retention window (``purge``): the idempotency key."""
 
     __tablename__ = "seen_events"
 
     event_id: Mapped[str] = mapped_column(Key(128), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_seen_events_seen_at", "seen_at"),)
 
 
 class EventLogRow(Base):
@@ -183,13 +188,15 @@ class EventLogRow(Base):
     group_id: Mapped[str | None] = mapped_column(Key(128))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text)
+    #: unbounded: a group's reason names its members (MariaDB's TEXT would end at 64 KiB)
+    reason: Mapped[str] = mapped_column(LONG_TEXT)
     #: the reason as data ([{"why", "args"}]), for translated rendering; None on old rows
     notes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_event_log_login", "login"),
         Index("ix_event_log_event_id", "event_id"),
+        Index("ix_event_log_received_at", "received_at"),
     )
 
 

@@ -28,9 +28,11 @@ from ..service.ports import (
 from .rows import Rows, db_json
 from .tables import (
     CredentialRow,
+    EventLogRow,
     ImportRunRow,
     ParameterChangeRow,
     ParameterRow,
+    SeenEventRow,
     SessionRow,
     UserRow,
 )
@@ -222,6 +224,47 @@ class SqlImportRunStore:
         )
 
 
+class SqlRetentionStore:
+    """Each call reads the ids of one chunk by the time index, then deletes exactly those: a
+    statement that deletes a bounded number of rows, and no scan of what stays."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def purge_event_log(self, *, received_before: datetime, limit: int) -> int:
+        ids = list(
+            self._db.scalars(
+                select(EventLogRow.id)
+                .where(EventLogRow.received_at < received_before)
+                .order_by(EventLogRow.received_at)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        return _rowcount(self._db.execute(delete(EventLogRow).where(EventLogRow.id.in_(ids))))
+
+    def purge_event_ids(self, *, seen_before: datetime, limit: int) -> int:
+        ids = list(
+            self._db.scalars(
+                select(SeenEventRow.event_id)
+                .where(SeenEventRow.seen_at < seen_before)
+                .order_by(SeenEventRow.seen_at)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        # seen_at again: an eventId forgotten and processed anew meanwhile stays remembered
+        return _rowcount(
+            self._db.execute(
+                delete(SeenEventRow).where(
+                    SeenEventRow.event_id.in_(ids), SeenEventRow.seen_at < seen_before
+                )
+            )
+        )
+
+
 class SqlUnitOfWork:
     """One connection and one transaction; repositories share it."""
 
@@ -232,6 +275,7 @@ class SqlUnitOfWork:
     sessions: SqlSessionStore
     accounts: SqlAccountStore
     imports: SqlImportRunStore
+    retention: SqlRetentionStore
 
     def __init__(self, engine: Engine, *, locked: bool = False) -> None:
         self._engine = engine
@@ -261,6 +305,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionStore(db)
         self.accounts = SqlAccountStore(db)
         self.imports = SqlImportRunStore(db)
+        self.retention = SqlRetentionStore(db)
         return self
 
     def __exit__(

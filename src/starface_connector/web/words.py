@@ -119,6 +119,10 @@ REASON = {
     Why.GROUP_UPDATED: N_("Group {group_id} changed ({parameter} is 0): {changes}."),
     Why.GROUP_UNCHANGED: N_("The group did not change ({parameter} is 0)."),
     Why.UNKNOWN_MEMBERS: N_("Unknown logins not added: {logins}."),
+    Why.TOO_MANY_MEMBERS: N_(
+        "Refused: group {group_id} has {members} members, more than the {limit} one event may "
+        "set (STARFACE_CONNECTOR_MAX_GROUP_MEMBERS)."
+    ),
     Why.ACD_KEPT_PAUSE: N_(
         "The agent stays on Pause: logging in does not end a pause ({parameter} is 0)."
     ),

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import starface_connector.storage.tables
+from starface_connector.storage import ddl
 
 revision = "0002"
 down_revision = "0001"
@@ -16,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "import_runs",
         sa.Column(
             "id",

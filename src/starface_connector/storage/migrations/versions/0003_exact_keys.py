@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from starface_connector.storage import ddl
 from starface_connector.storage.tables import exact_collation
 
 revision = "0003"
@@ -39,11 +40,14 @@ FOREIGN_KEYS = (
 
 
 def _recollate(collation: str | None) -> None:
+    """Restartable (MariaDB commits each ALTER on its own): a foreign key an interrupted run
+    dropped already is not dropped again, one it created already is kept, and setting a
+    column's collation again is harmless."""
     bind = op.get_bind()
     if bind.dialect.name not in ("mysql", "mariadb"):
         return
     for name, _, _ in FOREIGN_KEYS:
-        op.drop_constraint(name, "acd_group_members", type_="foreignkey")
+        ddl.drop_foreign_key(name, "acd_group_members")
     for table, column, nullable in KEYS:
         op.alter_column(
             table,
@@ -54,7 +58,7 @@ def _recollate(collation: str | None) -> None:
             nullable=nullable,
         )
     for name, column, referred in FOREIGN_KEYS:
-        op.create_foreign_key(
+        ddl.create_foreign_key(
             name, "acd_group_members", referred, [column], [column], ondelete="CASCADE"
         )
 

@@ -6,12 +6,16 @@ Its new column ``notes`` holds each reason as a list of {"why", "args"}, so the 
 say it in the reader's language; ``reason`` keeps the English text of the contract. Rows
 written before this migration have no notes.
 
+Restartable: each step is skipped when an interrupted run did it already (storage/ddl.py).
+
 Revision ID: 0004
 Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+from starface_connector.storage import ddl
 
 revision = "0004"
 down_revision = "0003"
@@ -21,28 +25,20 @@ depends_on = None
 INDEXES = (("login",), ("event_id",))
 
 
-def _rename_indexes(old_table: str, new_table: str) -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":  # the primary key's name follows the naming convention too
-        op.execute(f"ALTER TABLE {new_table} RENAME CONSTRAINT pk_{old_table} TO pk_{new_table}")
+def _rename(old_table: str, new_table: str) -> None:
+    ddl.rename_table(old_table, new_table)
+    # the primary key's name follows the naming convention too (PostgreSQL only names it)
+    ddl.rename_primary_key(new_table, f"pk_{old_table}", f"pk_{new_table}")
     for (column,) in INDEXES:
         old, new = f"ix_{old_table}_{column}", f"ix_{new_table}_{column}"
-        if dialect == "postgresql":
-            op.execute(f"ALTER INDEX {old} RENAME TO {new}")
-        elif dialect in ("mysql", "mariadb"):
-            op.execute(f"ALTER TABLE {new_table} RENAME INDEX {old} TO {new}")
-        else:  # SQLite cannot rename an index
-            op.drop_index(old, table_name=new_table)
-            op.create_index(new, new_table, [column])
+        ddl.rename_index(new_table, old, new, [column])
 
 
 def upgrade() -> None:
-    op.rename_table("audit_events", "event_log")
-    _rename_indexes("audit_events", "event_log")
-    op.add_column("event_log", sa.Column("notes", sa.JSON(), nullable=True))
+    _rename("audit_events", "event_log")
+    ddl.add_column("event_log", sa.Column("notes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("event_log", "notes")
-    op.rename_table("event_log", "audit_events")
-    _rename_indexes("event_log", "audit_events")
+    _rename("event_log", "audit_events")

@@ -6,7 +6,7 @@ only then does leaving that state take the agent back to Calls and Media. Existi
 no DND and no pause from STARFACE.
 
 Restartable: MariaDB commits each ALTER on its own, so a column an interrupted run already
-added is left as it is.
+added is left as it is (storage/ddl.py).
 
 Revision ID: 0005
 Revises: 0004
@@ -15,8 +15,8 @@ Revises: 0004
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from alembic import op
 
+from starface_connector.storage import ddl
 from starface_connector.storage.tables import UTCDateTime
 
 revision = "0005"
@@ -34,19 +34,11 @@ COLUMNS: tuple[tuple[str, Callable[[], sa.Column[object]]], ...] = (
 )
 
 
-def _existing() -> set[str]:
-    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns("jtel_users")}
-
-
 def upgrade() -> None:
-    present = _existing()
-    for name, column in COLUMNS:
-        if name not in present:
-            op.add_column("jtel_users", column())
+    for _, column in COLUMNS:
+        ddl.add_column("jtel_users", column())
 
 
 def downgrade() -> None:
-    present = _existing()
     for name, _ in reversed(COLUMNS):
-        if name in present:
-            op.drop_column("jtel_users", name)
+        ddl.drop_column("jtel_users", name)
