@@ -23,6 +23,7 @@ from .service.parameters import ParameterCache
 from .service.ports import Clock
 from .service.retention import Retention
 from .service.security import PasswordHasher
+from .storage.cache import WorldCache
 from .storage.db import describe, make_engine, upgrade
 from .storage.unit_of_work import SqlUnitOfWorkFactory
 from .storage.views import Views
@@ -56,7 +57,9 @@ class Container:
 
     def forget(self) -> None:
         """Drop what this process holds in memory about the database (parameters, module
-        sessions), for when the database was changed behind its back (a restore, a test)."""
+        sessions, users' states), for when the database was changed behind its back (a
+        restore, a test)."""
+        self.uow.forget()
         self.parameters.forget()
         self.accounts.forget_sessions()
         self.events.forget_sessions()
@@ -117,7 +120,7 @@ def bootstrap(
         except BaseException:
             engine.dispose()
             raise
-    uow = SqlUnitOfWorkFactory(engine)
+    uow = SqlUnitOfWorkFactory(engine, WorldCache())
     hasher = PasswordHasher()
     parameters = ParameterCache(uow, clock)
     limits = Limits(max_group_members=settings.max_group_members)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -60,6 +62,7 @@ from starface_connector.domain.parameters import (
 from starface_connector.domain.reasons import Why, note
 from starface_connector.domain.rules import World
 from starface_connector.service.events import EventResult, Incoming, Malformed
+from starface_connector.storage.cache import WorldCache
 from starface_connector.storage.db import alembic_config, make_engine, migration_lock, upgrade
 from starface_connector.storage.tables import (
     Base,
@@ -565,6 +568,71 @@ def test_the_same_batch_sent_concurrently_applies_once(container: Container) -> 
     assert (
         scalar(engine, select(func.count()).select_from(EventLogRow).where(EVENTS)) == 20 * threads
     )
+
+
+# ---- the memory of users' states (storage/cache.py) -----------------------------------------
+
+
+BUSY, IDLE = PhoneStatus.BUSY, PhoneStatus.IDLE
+
+
+def phone(eid: str, login: str, t: datetime, status: PhoneStatus) -> PhoneStatusChange:
+    return PhoneStatusChange(eid, t, login, status)
+
+
+def test_a_second_instance_s_write_is_seen_by_the_first_at_its_next_batch(
+    container: Container,
+) -> None:
+    """The first instance remembers the agent BUSY; the second sets IDLE at 20 s. The first
+    must decide from the database: IDLE is no change, and 15 s is older than the last."""
+    reset(container.engine)
+    other = open_container(settings_for(container.engine.url.render_as_string(hide_password=False)))
+    try:
+        apply(container, [user_update("c1", "agent", at(1)), phone("c2", "agent", at(10), BUSY)])
+        assert [r.outcome for r in apply(other, [phone("c3", "agent", at(20), IDLE)])] == [
+            Outcome.APPLIED
+        ]
+        unchanged, older = apply(
+            container, [phone("c4", "agent", at(21), IDLE), phone("c5", "agent", at(15), BUSY)]
+        )
+        assert unchanged.notes[0].why is Why.PHONE_UNCHANGED, unchanged.reason
+        assert older.outcome is Outcome.STALE, older.reason
+    finally:
+        other.close()
+
+
+def test_a_writer_of_the_same_process_outside_the_event_path_is_seen(
+    container: Container,
+) -> None:
+    """An import that writes without reading through the memory (the unchallenged path)
+    moves the lock count past the memory's, so the next batch reads the database."""
+    reset(container.engine)
+    apply(container, [user_update("m1", "agent", at(1), first="Anna")])
+    with container.uow(locked=True) as uow:  # a write that does not go through the memory
+        before = uow.world.load_all()
+        after = before.copy()
+        after.users["agent"] = replace(after.users["agent"], profile=profile("Berta"))
+        uow.world.persist(before, after, password_hashes={}, now=at(2))
+        uow.commit()
+    (result,) = apply(container, [user_update("m2", "agent", at(3), first="Berta")])
+    assert result.notes[0].why is Why.NO_CHANGE, result.reason
+
+
+def test_a_change_made_by_hand_is_seen_within_the_memory_s_age(container: Container) -> None:
+    ticks = [0.0]
+    container.uow.cache = WorldCache(max_age=1.0, monotonic=lambda: ticks[0])
+    try:
+        reset(container.engine)
+        apply(container, [user_update("h1", "agent", at(1)), phone("h2", "agent", at(2), BUSY)])
+        with container.engine.begin() as connection:  # around the lock, as a person would
+            connection.execute(
+                update(UserRow).where(UserRow.users_uid == "agent").values(phone_status="IDLE")
+            )
+        ticks[0] += 1.5
+        (result,) = apply(container, [phone("h3", "agent", at(3), IDLE)])
+        assert result.notes[0].why is Why.PHONE_UNCHANGED, result.reason
+    finally:
+        container.uow.cache = WorldCache()
 
 
 # ---- time -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..service.ports import (
     ParameterChange,
     SessionRecord,
 )
+from .cache import WorldCache
 from .rows import Rows, db_json
 from .tables import (
     CredentialRow,
@@ -277,9 +278,12 @@ class SqlUnitOfWork:
     imports: SqlImportRunStore
     retention: SqlRetentionStore
 
-    def __init__(self, engine: Engine, *, locked: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, locked: bool = False, cache: WorldCache | None = None
+    ) -> None:
         self._engine = engine
         self._locked = locked
+        self._cache = cache
 
     def __enter__(self) -> Self:
         try:
@@ -298,7 +302,7 @@ class SqlUnitOfWork:
                 if isinstance(exc, DBAPIError):
                     raise store_error(exc) from exc
                 raise
-        self.world = SqlWorldRepository(db)
+        self.world = SqlWorldRepository(db, self._cache if self._locked else None)
         self.log = SqlEventLog(db)
         self.parameters = SqlParameterStore(db)
         self.credentials = SqlCredentialStore(db)
@@ -333,6 +337,7 @@ class SqlUnitOfWork:
                     f"the connection to the database broke while committing: {_first_line(exc)}"
                 ) from exc
             raise store_error(exc) from exc
+        self.world.committed()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -358,8 +363,14 @@ def store_error(exc: BaseException) -> Exception:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache: WorldCache | None = None) -> None:
         self.engine = engine
+        #: users' states as this process wrote them (see :mod:`.cache`), shared by its writers
+        self.cache = cache
 
     def __call__(self, *, locked: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, locked=locked)
+        return SqlUnitOfWork(self.engine, locked=locked, cache=self.cache)
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.forget()

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 
 from ..domain.model import AcdStatus, GroupState, PhoneStatus, Profile, UserState
 from ..domain.rules import World
+from .cache import Remembered, WorldCache
 from .rows import Rows, db_json, from_db_json, from_db_time
 from .tables import BatchLockRow, GroupMemberRow, GroupRow, SeenEventRow, TombstoneRow, UserRow
 
@@ -130,8 +131,14 @@ def take_write_lock(connection: Connection) -> None:
 
 
 class SqlWorldRepository:
-    def __init__(self, connection: Connection) -> None:
+    """``cache`` is given to write transactions (they hold the lock): they read users' states
+    from it where it is trusted, and add what they wrote once they committed."""
+
+    def __init__(self, connection: Connection, cache: WorldCache | None = None) -> None:
         self._db = connection
+        self._cache = cache
+        self._basis: Remembered | None = None
+        self._written: dict[str, UserState | None] = {}
 
     def writers(self) -> int | None:
         return self._db.scalar(select(BatchLockRow.batches).where(BatchLockRow.id == 1))
@@ -144,14 +151,40 @@ class SqlWorldRepository:
         for part in chunks(sorted(set(event_ids))):
             found = rows.select("SELECT event_id FROM seen_events", "event_id", part)
             world.seen.update(event_id for (event_id,) in found)
-        for part in chunks(sorted(set(logins))):
+        wanted = sorted(set(logins))
+        remembered = self._remembered()
+        unknown = []
+        for login in wanted:
+            state = None if remembered is None else remembered.get(login)
+            if state is None:
+                unknown.append(login)
+            else:
+                world.users[login] = state
+        for part in chunks(unknown):
             self._read_users(world, part)
+        if remembered is not None:  # what was read is remembered too, once committed
+            self._written.update((login, world.users.get(login)) for login in unknown)
+        for part in chunks(wanted):
+            self._read_graves(world, part)
         self._read_groups(world, sorted(set(group_ids)))
         return world
+
+    def _remembered(self) -> Remembered | None:
+        if self._cache is not None and self._basis is None:
+            version = self.writers()
+            if version is not None:
+                self._basis = self._cache.trusted(version)
+        return self._basis
+
+    def committed(self) -> None:
+        """The transaction committed: what it wrote is the database's now."""
+        if self._cache is not None and self._basis is not None:
+            self._cache.remember(self._basis, self._written)
 
     def load_all(self) -> World:
         world = World()
         self._read_users(world, None)
+        self._read_graves(world, None)
         self._read_groups(world, None)
         return world
 
@@ -159,6 +192,9 @@ class SqlWorldRepository:
         rows, key = Rows(self._db), None if logins is None else "users_uid"
         for row in rows.select(_READ_USERS, key, logins or ()):
             world.users[row[0]] = user_state(row)
+
+    def _read_graves(self, world: World, logins: Sequence[str] | None) -> None:
+        rows, key = Rows(self._db), None if logins is None else "users_uid"
         for login, deleted_at in rows.select(_READ_GRAVES, key, logins or ()):
             moment = from_db_time(deleted_at)
             assert moment is not None
@@ -193,6 +229,15 @@ class SqlWorldRepository:
         """
         db, rows = self._db, Rows(self._db)
         stamp = rows.time(now)
+        if self._basis is not None:  # for the cache once committed: every state it wrote
+            self._written.update(
+                (login, after.users.get(login))
+                for login, state in before.users.items()
+                if after.users.get(login) != state or login in password_hashes
+            )
+            self._written.update(
+                (login, state) for login, state in after.users.items() if login not in before.users
+            )
         gone = [login for login in before.users if login not in after.users]
         recreated = [login for login in password_hashes if login in before.users]
         for part in chunks(sorted(set(gone) | set(recreated))):
