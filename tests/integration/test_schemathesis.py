@@ -168,6 +168,7 @@ def test_both_apis_answer_only_what_they_document(
 
     started = time.monotonic()
     tally = target.tally
+    per_operation: Counter[str] = Counter()
     failures: list[str] = []
     tested: set[str] = set()
     for event in from_schema(schema).execute():
@@ -176,6 +177,7 @@ def test_both_apis_answer_only_what_they_document(
             for interaction in event.recorder.interactions.values():
                 status = interaction.response.status_code if interaction.response else 0
                 tally["cases"] += 1
+                per_operation[event.recorder.label] += 1
                 tally[str(status)] += 1
                 tally["5xx"] += status >= 500
             for checks in event.recorder.checks.values():
@@ -194,8 +196,9 @@ def test_both_apis_answer_only_what_they_document(
         f"schemathesis on {backend}: {len(tested)} operations, {tally['cases']} cases, "
         f"{tally['5xx']} 5xx, {seconds:.0f} s (answers {answers})"
     )
+    fewest = ", ".join(f"{label}: {n}" for label, n in sorted(per_operation.items()))
     with capsys.disabled():  # the figures belong in the run's output, pass or fail
-        print(f"\n{summary}")
+        print(f"\n{summary}\n  cases per operation: {fewest}")
     document = schema.raw_schema["paths"]
     operations = {f"{m.upper()} {p}" for p, methods in document.items() for m in methods}
     assert tested == operations, summary
