@@ -374,6 +374,12 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
             ["purge", "--event-ids-older-than", "99999999999999999999w"],
             ["--event-ids-older-than: '99999999999999999999w' is too long: at most 36500d"],
         ),
+        # bytes that are no UTF-8 (a Latin-1 terminal, a surrogate's own bytes)
+        (["users", "list", "--search", "M\udcfcller"], ["--search: not valid UTF-8 text"]),
+        (["users", "list", "--search", "\udced\udca0\udc80"], ["--search: not valid UTF-8"]),
+        (["events", "tail", "--login", "a\udcff"], ["--login: not valid UTF-8 text"]),
+        (["users", "list", "--search", "x" * 201], ["--search is longer than 200 characters"]),
+        (["events", "tail", "--login", "x" * 129], ["--login is longer than 128 characters"]),
     ],
     ids=[
         "bad-url",
@@ -386,6 +392,11 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
         "purge-bad-unit",
         "purge-too-short",
         "purge-too-long",
+        "search-latin1",
+        "search-surrogate",
+        "login-not-utf8",
+        "search-too-long",
+        "login-too-long",
     ],
 )
 def test_user_mistakes_get_one_clear_line(

@@ -1350,3 +1350,25 @@ def test_cli_exit_status_3_for_a_partial_import_and_refusals_in_one_line(
     assert table_row(done.stdout, "deleted") == [5]
     line = _one_error_line(run_cli(*pbx_args, "--starface-admin-permission", "Chef"))
     assert "offers no permission named 'Chef'" in line and "administration" in line
+
+
+def test_the_import_rejects_a_pbx_user_whose_login_no_url_could_reach_and_takes_the_rest(
+    db: Container, simulator: Any
+) -> None:
+    sim = simulator(users=6, groups=1, seed=52)
+    set_params(db, IgnoreGroupUpdate="0")
+    pbx_users = list(sim.pbx.snapshot().users)
+    odd = pbx_users[0]
+    sim.control.broken_users = {odd.id: {"login": "12/34"}}
+    sim.pbx.set_group_members(sim.pbx.group_ids()[0], [odd.id, pbx_users[1].id])
+
+    report = db.importer.run(sim.fetch)
+
+    assert report.rejected == ["12/34"]
+    (detail,) = [d for d in report.details if d["outcome"] == "rejected"]
+    assert detail["reason"] == "rejected: login '12/34' is not allowed: it contains '/'"
+    assert sorted(report.created) == sorted(u.login for u in pbx_users[1:])
+    assert db.views.user("12/34") is None
+    (group,) = db.views.groups()
+    assert group.members == (pbx_users[1].login,)  # the group came, without the refused login
+    assert not report.partial and report.deletes_withheld == ""

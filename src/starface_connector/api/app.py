@@ -6,18 +6,22 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..bootstrap import Container
 from ..service.errors import OutcomeUnknown, StoreUnavailable, ValueRefused
 from ..storage.db import check_readiness
-from ..web import mount_console
+from ..web import invalid_form, mount_console
 from . import jtel, starface
 from .deps import Services
+from .responses import allowed_methods, truthful_openapi
+from .schemas import ReadyOut, error_message
 
 log = logging.getLogger("starface_connector")
 
@@ -89,7 +93,12 @@ def create_app(container: Container) -> FastAPI:
         """The process is alive (it says nothing about the database: see /readyz)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut, "description": "not ready: the body says why"}},
+    )
     def readyz(services: Services) -> JSONResponse:
         """Ready when the database answers and its schema is current; stored parameter
         values that do not validate are listed (their standard values are in use)."""
@@ -104,18 +113,34 @@ def create_app(container: Container) -> FastAPI:
         return JSONResponse(body, status_code=200 if readiness.ok else 503)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """One readable message, without echoing the (possibly huge) input back."""
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """One readable message, without echoing the (possibly huge) input back: the one
+        error shape (ErrorOut) on the APIs, a page in the reader's language on the console."""
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+            {
+                "loc": [_printable(p) for p in e.get("loc", ())],
+                "msg": _printable(error_message(e)),
+            }
+            for e in exc.errors()
         ]
-        message = "; ".join(_describe(e) for e in exc.errors()[:10])
+        message = "; ".join(_printable(_describe(e)) for e in exc.errors()[:10])
         writes = request.method not in ("GET", "HEAD", "OPTIONS")
         suffix = "; nothing was applied" if writes else ""
+        if not request.url.path.startswith(API_PREFIXES):
+            return invalid_form(request, container, message)
         return JSONResponse(
             {"detail": f"invalid request: {message}{suffix}", "errors": errors},
             status_code=422,
         )
+
+    @app.exception_handler(HTTPException)
+    async def refused(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's answer, but a 405 names every method the path has (Starlette names only
+        those of the first route that matched it)."""
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(app, request.url.path))
+            exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(DataError)
     async def unstorable_value(_: Request, exc: DataError) -> JSONResponse:
@@ -154,10 +179,20 @@ def create_app(container: Container) -> FastAPI:
 
     mount_console(app, container)
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
+    truthful_openapi(app)
     return app
 
 
 RETRY_AFTER_SECONDS = 5
+#: the two APIs; everything else is the console's
+API_PREFIXES = ("/api/", "/starface/")
+
+
+def _printable(value: Any) -> Any:
+    """Text fit for a JSON answer: an unpaired surrogate (from the input) escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:
@@ -171,5 +206,9 @@ def _describe(error: Any) -> str:
         position = error.get("loc", ("body", 0))[-1]
         why = (error.get("ctx") or {}).get("error")
         return f"invalid JSON at character {position}" + (f" ({why})" if why else "")
-    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-    return f"{where or 'body'}: {error.get('msg', '')}"
+    where = ".".join(str(p) for p in error.get("loc", ()) if p not in _LOCATIONS)
+    return f"{where or 'body'}: {error_message(error)}"
+
+
+#: where a parameter came from, left out of the place named in the message
+_LOCATIONS = ("body", "query", "path", "header", "cookie")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from ..domain.model import EventType, ManualChange, Outcome
 from ..domain.parameters import SPECS_BY_NAME, InvalidParameter
+from ..domain.text import MAX_BIGINT, MAX_LOGIN
 from ..service.accounts import SYSADMIN
 from ..service.errors import ImportBusy, ImportRefused, PbxError
 from ..storage.views import LogFilter
@@ -17,6 +18,7 @@ from .jtel_schemas import (
     BuiltinOut,
     EventLogPageOut,
     GroupOut,
+    ImportReportOut,
     ImportRunOut,
     LogEntryOut,
     LoginIn,
@@ -28,6 +30,8 @@ from .jtel_schemas import (
     UserOut,
     UserPageOut,
 )
+from .responses import BODY, DATABASE, refusals
+from .schemas import CLEAN
 
 router = APIRouter(prefix="/api/v1", tags=["jtel"])
 
@@ -37,9 +41,22 @@ LogType = Annotated[
     str | None,
     Query(pattern=f"^({'|'.join(LOG_TYPES)})$", json_schema_extra={"enum": LOG_TYPES}),
 ]
+#: a UsersUID in a path: text any database can compare, no longer than a UsersUID can be
+UsersUid = Annotated[str, Path(min_length=1, max_length=MAX_LOGIN), CLEAN]
+ParameterName = Annotated[str, Path(min_length=1, max_length=200), CLEAN]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+#: the refusals of an operation for signed-in users, and of one for administrators
+SIGNED_IN = (401, *DATABASE)
+ADMIN = (401, 403, *DATABASE)
 
 
-@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    tags=["auth"],
+    responses=refusals(*BODY, 401, 429, *DATABASE, _401="wrong username or password"),
+)
 def login(body: LoginIn, services: Services) -> TokenOut:
     token = services.accounts.sign_in(body.username, body.password)
     if token is None:
@@ -47,71 +64,113 @@ def login(body: LoginIn, services: Services) -> TokenOut:
     return TokenOut(token=token)
 
 
-@router.get("/me", tags=["agent"], response_model=UserOut | BuiltinOut)
+@router.get(
+    "/me",
+    tags=["agent"],
+    response_model=UserOut | BuiltinOut,
+    responses=refusals(*SIGNED_IN, 404, _404="the user was deleted meanwhile"),
+)
 def me(principal: CurrentUser, services: Services) -> UserOut | BuiltinOut:
     if principal.username == SYSADMIN:
         return BuiltinOut(users_uid=SYSADMIN, admin=True, builtin=True)
     return _user_or_404(services, principal.username)
 
 
-@router.put("/me/acd-status", tags=["agent"], response_model=UserOut)
+@router.put(
+    "/me/acd-status",
+    tags=["agent"],
+    response_model=UserOut,
+    responses=refusals(
+        *BODY,
+        *SIGNED_IN,
+        404,
+        409,
+        _404="the user was deleted meanwhile",
+        _409="sysadmin is not an agent",
+    ),
+)
 def set_my_acd_status(body: AcdStatusIn, principal: CurrentUser, services: Services) -> UserOut:
     if principal.username == SYSADMIN:
         raise HTTPException(status.HTTP_409_CONFLICT, "sysadmin is not an agent")
     return _set_acd(services, principal.username, body, principal.username)
 
 
-@router.get("/users", response_model=UserPageOut)
+@router.get("/users", response_model=UserPageOut, responses=refusals(*ADMIN, 422))
 def list_users(
     _: Admin,
     services: Services,
-    search: Annotated[str, Query(max_length=200)] = "",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    search: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="part of the UsersUID, first or last name or e-mail address; "
+            "upper and lower case are the same, accents are not",
+        ),
+        CLEAN,
+    ] = "",
+    limit: Limit = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> UserPageOut:
     return UserPageOut.model_validate(
         services.views.users(search=search, limit=limit, offset=offset)
     )
 
 
-@router.get("/users/{users_uid}", response_model=UserOut)
-def get_user(users_uid: str, _: Admin, services: Services) -> UserOut:
+@router.get("/users/{users_uid}", response_model=UserOut, responses=refusals(*ADMIN, 404, 422))
+def get_user(users_uid: UsersUid, _: Admin, services: Services) -> UserOut:
     return _user_or_404(services, users_uid)
 
 
-@router.put("/users/{users_uid}/acd-status", response_model=UserOut)
+@router.put(
+    "/users/{users_uid}/acd-status",
+    response_model=UserOut,
+    responses=refusals(*BODY, *ADMIN, 404),
+)
 def set_acd_status(
-    users_uid: str, body: AcdStatusIn, principal: Admin, services: Services
+    users_uid: UsersUid, body: AcdStatusIn, principal: Admin, services: Services
 ) -> UserOut:
     return _set_acd(services, users_uid, body, principal.username)
 
 
-@router.put("/users/{users_uid}/password", status_code=204)
-def set_password(users_uid: str, body: PasswordIn, _: Admin, services: Services) -> None:
+@router.put("/users/{users_uid}/password", status_code=204, responses=refusals(*BODY, *ADMIN, 404))
+def set_password(users_uid: UsersUid, body: PasswordIn, _: Admin, services: Services) -> None:
     if not services.accounts.set_user_password(users_uid, body.password):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {users_uid}")
 
 
-@router.get("/groups", response_model=list[GroupOut])
+@router.get("/groups", response_model=list[GroupOut], responses=refusals(*ADMIN))
 def list_groups(_: Admin, services: Services) -> list[GroupOut]:
     return [GroupOut.model_validate(g) for g in services.views.groups()]
 
 
-@router.get("/parameters", response_model=list[ParameterOut])
+@router.get("/parameters", response_model=list[ParameterOut], responses=refusals(*ADMIN))
 def list_parameters(_: Admin, services: Services) -> list[ParameterOut]:
     return [ParameterOut.model_validate(p) for p in services.admin.list_parameters()]
 
 
-@router.get("/parameters/changes", response_model=list[ParameterChangeOut])
-def parameter_changes(
-    _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[ParameterChangeOut]:
+@router.get(
+    "/parameters/changes",
+    response_model=list[ParameterChangeOut],
+    responses=refusals(*ADMIN, 422),
+)
+def parameter_changes(_: Admin, services: Services, limit: Limit = 100) -> list[ParameterChangeOut]:
     return [ParameterChangeOut.model_validate(c) for c in services.views.parameter_changes(limit)]
 
 
-@router.put("/parameters/{name}", response_model=ParameterOut)
+@router.put(
+    "/parameters/{name}",
+    response_model=ParameterOut,
+    responses=refusals(
+        *BODY,
+        *ADMIN,
+        404,
+        _404="unknown parameter",
+        _422="the value is not valid for the parameter (flags 0 or 1, seconds 10 to 86400), "
+        "or the request cannot be read; nothing was changed",
+    ),
+)
 def set_parameter(
-    name: str, body: ParameterValueIn, principal: Admin, services: Services
+    name: ParameterName, body: ParameterValueIn, principal: Admin, services: Services
 ) -> ParameterOut:
     if name not in SPECS_BY_NAME:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown parameter {name!r}")
@@ -123,15 +182,15 @@ def set_parameter(
     return ParameterOut.model_validate(current)
 
 
-@router.get("/events", response_model=EventLogPageOut)
+@router.get("/events", response_model=EventLogPageOut, responses=refusals(*ADMIN, 422))
 def list_events(
     _: Admin,
     services: Services,
-    login: str | None = None,
+    login: Annotated[str | None, Query(min_length=1, max_length=MAX_LOGIN), CLEAN] = None,
     type: LogType = None,
     outcome: Outcome | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after_id: Annotated[int | None, Query(alias="afterId", ge=0)] = None,
+    limit: Limit = 100,
+    after_id: Annotated[int | None, Query(alias="afterId", ge=0, le=MAX_BIGINT)] = None,
 ) -> EventLogPageOut:
     where = LogFilter(
         login=login,
@@ -142,7 +201,19 @@ def list_events(
     return EventLogPageOut(items=[LogEntryOut.model_validate(e) for e in items])
 
 
-@router.post("/import", tags=["import"])
+@router.post(
+    "/import",
+    tags=["import"],
+    response_model=ImportReportOut,
+    responses=refusals(
+        *ADMIN,
+        409,
+        422,
+        502,
+        _409="no STARFACE is configured, another import runs, or the import would delete more "
+        "than the configured share of the jtel users without allowMassDelete=true",
+    ),
+)
 def run_import(
     _: Admin,
     services: Services,
@@ -170,7 +241,12 @@ def run_import(
     return report.as_json()
 
 
-@router.get("/imports", tags=["import"], response_model=list[ImportRunOut])
+@router.get(
+    "/imports",
+    tags=["import"],
+    response_model=list[ImportRunOut],
+    responses=refusals(*ADMIN, 422),
+)
 def list_imports(
     _: Admin, services: Services, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> list[ImportRunOut]:

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictStr
 
 from ..domain.model import AcdStatus
+from ..domain.text import MAX_LOGIN
 from ..storage.views import iso
-from .schemas import NO_NUL
+from .schemas import CLEAN, Password
 
 #: a time as both APIs write it: RFC 3339, UTC, with a Z
 UtcTime = Annotated[datetime, PlainSerializer(iso, return_type=str)]
@@ -26,8 +27,8 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
-    username: Annotated[StrictStr, NO_NUL]
-    password: StrictStr
+    username: Annotated[StrictStr, Field(max_length=MAX_LOGIN), CLEAN]
+    password: Password
 
 
 class TokenOut(_Out):
@@ -39,11 +40,11 @@ class AcdStatusIn(_In):
 
 
 class PasswordIn(_In):
-    password: Annotated[StrictStr, Field(min_length=8, max_length=256)]
+    password: Annotated[StrictStr, Field(min_length=8, max_length=256), CLEAN]
 
 
 class ParameterValueIn(_In):
-    value: StrictStr
+    value: Annotated[StrictStr, Field(max_length=64), CLEAN]
 
 
 class UserOut(_Out):
@@ -122,3 +123,55 @@ class ImportRunOut(_Out):
     dry_run: bool = Field(alias="dryRun")
     status: str
     summary: dict[str, Any] | None
+
+
+class ImportUsersOut(_Out):
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: int
+
+
+class ImportGroupsOut(_Out):
+    created: list[str]
+    updated: list[str]
+    unchanged: int
+
+
+class SkippedRecordOut(_Out):
+    """A record STARFACE sent that could not be read; it was left out."""
+
+    kind: str = Field(description="user or group")
+    id: int | None
+    login: str | None
+    reason: str
+
+
+class ImportDetailOut(_Out):
+    subject: str = Field(description="the UsersUID or group id")
+    outcome: str = Field(description="changed, stale or rejected")
+    reason: str
+
+
+class ImportReportOut(_Out):
+    """What an import did (or, with dryRun=true, would do)."""
+
+    dry_run: bool = Field(alias="dryRun")
+    taken_at: str = Field(alias="takenAt", description="when STARFACE was read (RFC 3339)")
+    changes: int
+    users: ImportUsersOut
+    groups: ImportGroupsOut
+    ignored: dict[str, int] = Field(
+        description="per parameter: how many users or groups it kept from jtel"
+    )
+    stale: list[str]
+    rejected: list[str] = Field(
+        description="users and groups refused, e.g. a Login-ID no UsersUID may be; the reason "
+        "is in details"
+    )
+    partial: bool = Field(description="records were skipped or deletions withheld")
+    deletes_withheld: str | None = Field(alias="deletesWithheld")
+    skipped: list[SkippedRecordOut]
+    groups_gone: list[str] = Field(alias="groupsGone")
+    refusal: str | None
+    details: list[ImportDetailOut]

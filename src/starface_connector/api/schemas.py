@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, assert_never, get_args
+from typing import Annotated, Any, Literal, TypeVar, assert_never, get_args
 
 from pydantic import (
     AfterValidator,
@@ -37,22 +37,38 @@ from ..domain.model import (
     phone_status_of,
 )
 from ..domain.reasons import Why, note
+from ..domain.text import MAX_LOGIN, login_problem, text_problem
 from ..service.events import Incoming, Malformed
 
 MAX_EVENTS = 1000
+_T = TypeVar("_T")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it everywhere so all backends agree
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character")
+def _clean(value: _T) -> _T:
+    """Text every database stores alike: no NUL (PostgreSQL refuses it), no lone surrogate
+    (no driver can encode it); refused at intake so all backends agree. Not text (an absent
+    optional value) passes."""
+    problem = text_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-NO_NUL = AfterValidator(_no_nul)
-Login = Annotated[StrictStr, Field(min_length=1, max_length=128), NO_NUL]
-Text = Annotated[StrictStr, Field(max_length=200), NO_NUL]
+CLEAN = AfterValidator(_clean)
+Login = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=MAX_LOGIN,
+        description="the STARFACE Login-ID (jtel UsersUID): no '/', no control characters, "
+        "no leading or trailing space, not '.' or '..'; an event naming another is rejected",
+    ),
+    CLEAN,
+]
+Text = Annotated[StrictStr, Field(max_length=200), CLEAN]
+#: a password as typed: any text a database could hold, within reason for argon2
+Password = Annotated[StrictStr, Field(max_length=1024), CLEAN]
 
 
 class _Wire(BaseModel):
@@ -60,7 +76,7 @@ class _Wire(BaseModel):
 
 
 class _EventBase(_Wire):
-    event_id: Annotated[StrictStr, Field(alias="eventId", min_length=1, max_length=128), NO_NUL]
+    event_id: Annotated[StrictStr, Field(alias="eventId", min_length=1, max_length=128), CLEAN]
     occurred_at: Annotated[StrictStr, Field(alias="occurredAt")]
 
     @field_validator("occurred_at")
@@ -86,11 +102,11 @@ class WireUser(_Wire):
     login: Login
     first_name: Annotated[Text, Field(alias="firstName")]
     family_name: Annotated[Text, Field(alias="familyName")]
-    email: Annotated[StrictStr, Field(max_length=320), NO_NUL]
-    language: Annotated[StrictStr, Field(max_length=32), NO_NUL]
+    email: Annotated[StrictStr, Field(max_length=320), CLEAN]
+    language: Annotated[StrictStr, Field(max_length=32), CLEAN]
     admin: StrictBool
     phone_numbers: Annotated[
-        list[Annotated[StrictStr, Field(max_length=64), NO_NUL]], Field(alias="phoneNumbers")
+        list[Annotated[StrictStr, Field(max_length=64), CLEAN]], Field(alias="phoneNumbers")
     ] = []
 
 
@@ -114,7 +130,7 @@ class WireGroup(_Wire):
     def _id_text(cls, value: str | int) -> str | int:
         if isinstance(value, bool) or not str(value) or len(str(value)) > 128:
             raise ValueError("must be a string of 1 to 128 characters or an integer")
-        _no_nul(str(value))
+        _clean(str(value))
         return value
 
 
@@ -229,7 +245,7 @@ def parse_event(raw: Any) -> Incoming:
     if not isinstance(raw, dict):
         return Malformed(None, None, None, (note(Why.MALFORMED, detail="not a JSON object"),))
     try:
-        return to_domain(_EVENT.validate_python(raw))
+        event = to_domain(_EVENT.validate_python(raw))
     except ValidationError as exc:
         return Malformed(
             _short(raw.get("eventId"), 128),
@@ -237,6 +253,23 @@ def parse_event(raw: Any) -> Incoming:
             _login_of(raw),
             (note(Why.MALFORMED, detail=describe_errors(exc, raw)),),
         )
+    return refuse_invalid_logins(event)
+
+
+def refuse_invalid_logins(event: Event) -> Incoming:
+    """The event, or a Malformed if it names a login no UsersUID may be (the login rule of
+    :func:`~starface_connector.domain.text.login_problem`): such a user could never be reached
+    at ``/api/v1/users/{usersUid}``."""
+    for login in event.logins:
+        problem = login_problem(login)
+        if problem is not None:
+            return Malformed(
+                event.event_id,
+                event.type.value,
+                event.login,
+                (note(Why.INVALID_LOGIN, login=login, problem=problem.value),),
+            )
+    return event
 
 
 def describe_errors(exc: ValidationError, raw: dict[str, Any]) -> str:
@@ -254,9 +287,15 @@ def describe_errors(exc: ValidationError, raw: dict[str, Any]) -> str:
         if location and location[0] in EVENT_TYPES:
             location = location[1:]
         where = ".".join(location) or "event"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {error_message(error)}")
     return "; ".join(parts)
+
+
+def error_message(error: Any) -> str:
+    """A validation error's message, in our words where pydantic's are obscure."""
+    if error.get("type") == "string_unicode":  # a lone surrogate, e.g. "\ud800" in JSON
+        return "must not contain an unpaired surrogate (not valid Unicode text)"
+    return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
 def _login_of(raw: dict[str, Any]) -> str | None:
@@ -284,8 +323,8 @@ class BatchResultOut(_Wire):
 
 
 class SessionIn(_Wire):
-    login: Annotated[StrictStr, NO_NUL]
-    password: StrictStr
+    login: Annotated[StrictStr, Field(max_length=MAX_LOGIN), CLEAN]
+    password: Password
 
 
 class SessionOut(_Wire):
@@ -293,8 +332,33 @@ class SessionOut(_Wire):
     expires_in_seconds: int = Field(serialization_alias="expiresInSeconds")
 
 
-class ErrorOut(BaseModel):
-    """Every refusal: one readable line (422 also lists the places that are wrong)."""
+class ErrorPlace(BaseModel):
+    """One place a request is wrong: where (``["query", "limit"]``, ``["body", "events"]``)
+    and what is wrong there, in words. The input is never echoed back."""
 
-    detail: str
-    errors: list[dict[str, Any]] | None = None
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    """Every refusal of both APIs, 400 to 503: one readable line in ``detail``; a request that
+    cannot be read (422) also lists the places that are wrong in ``errors``."""
+
+    detail: str = Field(description="what went wrong, in one line for a person")
+    errors: list[ErrorPlace] | None = Field(
+        default=None, description="422 only: every place the request is wrong"
+    )
+
+
+class ReadyOut(BaseModel):
+    """Whether this instance can serve: the database answers and its schema is current."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["ready", "not ready"]
+    database: str = Field(description="ok or unreachable")
+    schema_: str = Field(alias="schema", description="current, or the revision found")
+    parameter_problems: list[str] = Field(
+        alias="parameterProblems",
+        description="stored parameter values that do not validate (their standard is used)",
+    )

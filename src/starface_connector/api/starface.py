@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 import orjson
@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 from ..service.accounts import MODULE
 from ..service.security import token_hash
 from .deps import Services
+from .responses import BODY, DATABASE, refusals
 from .schemas import (
     BatchResultOut,
-    ErrorOut,
     EventBatch,
     SessionIn,
     SessionOut,
@@ -23,15 +23,7 @@ from .schemas import (
 
 router = APIRouter(prefix="/starface/v1", tags=["STARFACE module"])
 
-#: How the contract refuses, in /openapi.json as it is on the wire.
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "unknown or expired session (or wrong login)"}
-}
-REFUSED: dict[int | str, dict[str, Any]] = {
-    **UNAUTHORIZED,
-    413: {"model": ErrorOut, "description": "body larger than the limit; nothing applied"},
-    422: {"model": ErrorOut, "description": "malformed envelope; nothing applied"},
-}
+NO_SESSION = "unknown or expired session (or none sent): open a new one"
 
 SessionHeader = Annotated[str | None, Header(alias="X-Session-Id")]
 
@@ -48,7 +40,10 @@ async def module_session(services: Services, session_id: SessionHeader = None) -
 
 
 @router.post(
-    "/session", response_model=SessionOut, summary="Open an external session", responses=REFUSED
+    "/session",
+    response_model=SessionOut,
+    summary="Open an external session",
+    responses=refusals(*BODY, 401, 429, *DATABASE, _401="wrong login or password"),
 )
 def open_session(body: SessionIn, services: Services) -> SessionOut:
     opened = services.accounts.open_module_session(body.login, body.password)
@@ -57,7 +52,12 @@ def open_session(body: SessionIn, services: Services) -> SessionOut:
     return SessionOut(session_id=opened.session_id, expires_in_seconds=opened.expires_in_seconds)
 
 
-@router.delete("/session", status_code=204, summary="End the session", responses=UNAUTHORIZED)
+@router.delete(
+    "/session",
+    status_code=204,
+    summary="End the session",
+    responses=refusals(401, *DATABASE, _401=NO_SESSION),
+)
 def end_session(services: Services, session_id: Annotated[str, Depends(module_session)]) -> None:
     services.accounts.close_session(session_id, MODULE)
 
@@ -66,7 +66,16 @@ def end_session(services: Services, session_id: Annotated[str, Depends(module_se
     "/events",
     response_model=BatchResultOut,
     summary="Send 1 to 1000 events; answered after they are durably committed",
-    responses=REFUSED,
+    responses=refusals(
+        *BODY,
+        401,
+        *DATABASE,
+        _401=NO_SESSION,
+        _422="malformed envelope (not JSON, not 1 to 1000 events); nothing was applied. A "
+        "malformed single event is answered 200 with its outcome 'rejected'",
+        _503="the database is unavailable (nothing was applied), or a commit's outcome is "
+        "unknown (resend: stored events come back 'duplicate'); retry after Retry-After seconds",
+    ),
 )
 async def post_events(
     body: EventBatch, services: Services, session_id: Annotated[str, Depends(module_session)]

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ..bootstrap import Container, bootstrap
 from ..config import Settings
+from ..domain.text import text_problem
 from ..service.importer import PbxReader
 
 # Piped output (scripts, logs) is not cut to 80 columns: tables keep whole names and values.
@@ -26,6 +27,21 @@ class UserError(Exception):
 def print_error(message: str) -> None:
     """The one line a user mistake gets on stderr."""
     err.print(f"error: {message}", style="red", highlight=False, markup=False, soft_wrap=True)
+
+
+def checked_text(option: str, value: str | None, limit: int) -> str | None:
+    """A text option as every database compares it alike, or a UserError naming the option:
+    bytes that are no UTF-8 reach Python as unpaired surrogates, which no driver can send."""
+    if value is None:
+        return None
+    problem = text_problem(value)
+    if problem is not None and "\x00" not in value:
+        raise UserError(f"{option}: not valid UTF-8 text (check the terminal's encoding)")
+    if problem is not None:
+        raise UserError(f"{option} {problem}")
+    if len(value) > limit:
+        raise UserError(f"{option} is longer than {limit} characters")
+    return value
 
 
 def say(message: str) -> None:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..domain.text import MAX_LOGIN
 from ..storage.views import LogEntryView, LogFilter, iso
-from .common import DatabaseUrl, open_connector, say, settings
+from .common import DatabaseUrl, checked_text, open_connector, say, settings
 
 events_app = typer.Typer(help="The event log of received events.", no_args_is_help=True)
 
@@ -21,6 +22,7 @@ def events_tail(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The newest event log entries; --follow keeps printing new ones."""
+    login = checked_text("--login", login, MAX_LOGIN)
     container = open_connector(settings(database_url=database_url))
     where = LogFilter(login=login)
     try:

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..domain.model import Outcome
 from ..service.importer import ImportReport
 from ..storage.views import iso
 from .common import (
@@ -130,6 +131,10 @@ def print_report(report: ImportReport) -> None:
     for record in report.skipped:
         who = record["id"] if record["login"] is None else f"{record['id']} ({record['login']})"
         say(f"skipped {record['kind']} {who}: {record['reason']}")
+    if not report.dry_run:  # a dry run lists every detail below
+        for item in report.details:
+            if item["outcome"] == Outcome.REJECTED:
+                say(f"{item['subject']}: {item['reason']}")
     if report.deletes_withheld:
         say(f"no user deleted: {report.deletes_withheld}")
     if report.refusal and report.dry_run:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import DatabaseUrl, console, open_connector, say, settings
+from .common import DatabaseUrl, checked_text, console, open_connector, say, settings
 
 users_app = typer.Typer(help="jtel users.", no_args_is_help=True)
 groups_app = typer.Typer(help="ACD groups.", no_args_is_help=True)
@@ -20,6 +20,7 @@ def users_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """jtel users with ACD and telephone status."""
+    search = checked_text("--search", search, 200) or ""
     container = open_connector(settings(database_url=database_url))
     try:
         page = container.views.users(search=search, limit=limit, offset=0)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
+from .text import login_problem_text
+
 
 class Why(StrEnum):
     DUPLICATE = "duplicate"
@@ -23,6 +25,7 @@ class Why(StrEnum):
     STALE_DELETED = "stale_deleted"
     MALFORMED = "malformed"
     UNSTORABLE = "unstorable"
+    INVALID_LOGIN = "invalid_login"
     REFUSED = "refused"
     TOO_FAR_AHEAD = "too_far_ahead"
     USER_CREATED = "user_created"
@@ -161,6 +164,9 @@ def _english(n: Note) -> str:
             )
         case Why.REFUSED:
             return f"rejected: {a['detail']}"
+        case Why.INVALID_LOGIN:
+            problem = login_problem_text(a["problem"])
+            return f"rejected: login {a['login']!r} is not allowed: {problem}"
         case Why.TOO_FAR_AHEAD:
             return (
                 f"rejected: occurredAt {a['occurred_at']} is more than 24 h ahead of the "

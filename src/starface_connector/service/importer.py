@@ -23,11 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.model import CreateUser, DeleteUser, Event, EventType, Outcome, UpsertGroup
+from ..domain.model import (
+    CreateUser,
+    DeleteUser,
+    Event,
+    EventType,
+    Outcome,
+    UpsertGroup,
+    UserUpdate,
+)
 from ..domain.parameters import Parameters, read_parameters
 from ..domain.pbx import PbxSnapshot, snapshot_events
-from ..domain.reasons import Why
+from ..domain.reasons import Why, note
 from ..domain.rules import STANDARD_LIMITS, Limits, World, apply, decide
+from ..domain.text import login_problem
 from .errors import ImportBusy, ImportRefused
 from .events import EventResult, Malformed, run_batch, screen
 from .ports import Clock, Source, UnitOfWork, UnitOfWorkFactory
@@ -300,6 +309,11 @@ class Importer:
             screened = screen(event)
             if isinstance(screened, Malformed):  # text no database can store alike
                 report.tally(event, EventResult(event.event_id, Outcome.REJECTED, screened.notes))
+                continue
+            problem = login_problem(event.login) if isinstance(event, UserUpdate) else None
+            if problem is not None:  # a user no one could reach at /api/v1/users/{usersUid}
+                why = note(Why.INVALID_LOGIN, login=event.login, problem=problem.value)
+                report.tally(event, EventResult(event.event_id, Outcome.REJECTED, (why,)))
                 continue
             decision = decide(event, world, params, self._limits)
             result = EventResult(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select
 
 from ..domain.reasons import Note
 from .tables import (
@@ -23,6 +23,7 @@ from .tables import (
     ParameterChangeRow,
     SessionRow,
     UserRow,
+    exact_collation,
 )
 
 
@@ -148,14 +149,23 @@ class Views:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    def _finds(self, column: Any, text: str) -> ColumnElement[bool]:
+        """``column`` contains ``text``, upper and lower case alike, accents not: the same on
+        every database. Each lowers with its own Unicode rules (SQLite with Python's, see
+        ``db.py``); MariaDB's default collation would also fold accents ('muller' finding
+        'Müller'), so there the comparison is byte for byte."""
+        lowered: ColumnElement[str] = func.lower(column)
+        if self._engine.dialect.name in ("mysql", "mariadb"):
+            lowered = lowered.collate(exact_collation(self._engine.dialect))
+        return lowered.like(_like(text), escape="/")
+
     def users(self, *, search: str = "", limit: int = 100, offset: int = 0) -> UserPage:
         query = select(*_USER_COLUMNS)
         if search:
-            pattern = _like(search)
             query = query.where(
                 or_(
                     *(
-                        func.lower(column).like(pattern, escape="/")
+                        self._finds(column, search)
                         for column in (
                             UserRow.users_uid,
                             UserRow.first_name,
@@ -198,12 +208,12 @@ class Views:
                 )
             )
         if search:
-            pattern = _like(search)
             query = query.where(
                 or_(
-                    func.lower(UserRow.users_uid).like(pattern, escape="/"),
-                    func.lower(UserRow.first_name).like(pattern, escape="/"),
-                    func.lower(UserRow.last_name).like(pattern, escape="/"),
+                    *(
+                        self._finds(column, search)
+                        for column in (UserRow.users_uid, UserRow.first_name, UserRow.last_name)
+                    )
                 )
             )
         memberships = select(GroupMemberRow.users_uid, GroupRow.name).join(

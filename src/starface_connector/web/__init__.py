@@ -66,6 +66,19 @@ REDOC_PAGE = """<!doctype html>
 <script src="/static/apidocs/redoc.standalone.js"></script></body></html>"""
 
 
+def invalid_form(request: Request, container: Container, message: str) -> Response:
+    """A console request that cannot be read (a form field or query too long, NUL or an
+    unpaired surrogate in it): 422 and a page that says so, in the reader's language."""
+    return render(
+        request,
+        visitor(request, container),
+        "error.html",
+        status=422,
+        kind="invalid",
+        message=message,
+    )
+
+
 def mount_console(app: FastAPI, container: Container) -> None:
     """The console at ``/``, its static files, and the API docs served from a package."""
     app.include_router(create_console(container))

@@ -17,11 +17,13 @@ from urllib.parse import quote, urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sse_starlette.sse import EventSourceResponse
 
 from ..api.deps import Services
+from ..api.schemas import CLEAN
 from ..bootstrap import Container
 from ..domain.model import AcdStatus, EventType, ManualChange, Outcome, PhoneStatus
 from ..domain.parameters import (
@@ -31,6 +33,7 @@ from ..domain.parameters import (
     ParameterKind,
     spec_for,
 )
+from ..domain.text import MAX_BIGINT, MAX_LOGIN
 from ..service.accounts import CONSOLE
 from ..service.errors import ImportBusy, ImportRefused, PbxError
 from ..service.ports import Source
@@ -52,6 +55,16 @@ TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZE = 50
 STATUS_TYPES = (EventType.PHONE_STATUS, EventType.USER_STATUS, ManualChange.ACD_STATUS_SET)
 LOG_TYPES = [*EventType, *ManualChange]
+
+#: what the console reads from a query or a form: text any database stores alike, of a
+#: bounded length (longer, or with NUL, is answered 422 with a page that says so)
+Short = Annotated[str, Query(max_length=200), CLEAN]
+LoginQuery = Annotated[str, Query(max_length=MAX_LOGIN), CLEAN]
+Target = Annotated[str, Query(max_length=2000), CLEAN]
+LoginField = Annotated[str, Form(max_length=MAX_LOGIN), CLEAN]
+ShortField = Annotated[str, Form(max_length=200), CLEAN]
+Token = Annotated[str, Form(max_length=200), CLEAN]
+PasswordField = Annotated[str, Form(max_length=256), CLEAN]
 
 
 class Denied(Exception):
@@ -141,7 +154,7 @@ def create_console(container: Container) -> APIRouter:
     # ---- sign in and out, language ----------------------------------------------------------
 
     @router.get("/")
-    def home(request: Request, who: Current, next: str = "") -> Response:
+    def home(request: Request, who: Current, next: Target = "") -> Response:
         if who.principal is not None:
             return back(_local(next) or ("/board" if who.admin else "/me"))
         token = new_login_csrf()
@@ -155,10 +168,10 @@ def create_console(container: Container) -> APIRouter:
     async def login(
         request: Request,
         who: Current,
-        username: Annotated[str, Form(max_length=200)] = "",
-        password: Annotated[str, Form(max_length=1024)] = "",
-        csrf: Annotated[str, Form()] = "",
-        next: Annotated[str, Form()] = "",
+        username: LoginField = "",
+        password: Annotated[str, Form(max_length=1024), CLEAN] = "",
+        csrf: Token = "",
+        next: Annotated[str, Form(max_length=2000), CLEAN] = "",
     ) -> Response:
         if not csrf_valid(who, csrf):
             return refused(request, who)
@@ -185,7 +198,7 @@ def create_console(container: Container) -> APIRouter:
         return response
 
     @router.post("/logout")
-    def logout(request: Request, who: Current, csrf: Annotated[str, Form()] = "") -> Response:
+    def logout(request: Request, who: Current, csrf: Token = "") -> Response:
         if who.principal is not None:
             if not csrf_valid(who, csrf):
                 return refused(request, who)
@@ -195,7 +208,11 @@ def create_console(container: Container) -> APIRouter:
         return response
 
     @router.get("/language/{code}")
-    def language(request: Request, code: str, next: str = "/") -> Response:
+    def language(
+        request: Request,
+        code: Annotated[str, PathParam(max_length=16), CLEAN],
+        next: Target = "/",
+    ) -> Response:
         response = back(_local(next) or "/")
         if code in i18n.LANGUAGES:
             response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
@@ -204,7 +221,7 @@ def create_console(container: Container) -> APIRouter:
     # ---- the agent board --------------------------------------------------------------------
 
     @router.get("/board")
-    def board(request: Request, who: Current, group: str = "", search: str = "") -> Response:
+    def board(request: Request, who: Current, group: Short = "", search: Short = "") -> Response:
         admin(who)
         agents = container.views.agents(group=group or None, search=search.strip())
         counts = {
@@ -272,7 +289,7 @@ def create_console(container: Container) -> APIRouter:
     def users(
         request: Request,
         who: Current,
-        search: Annotated[str, Query(max_length=200)] = "",
+        search: Short = "",
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> Response:
         admin(who)
@@ -286,7 +303,11 @@ def create_console(container: Container) -> APIRouter:
 
     @router.get("/users/{login:path}")
     def user(
-        request: Request, who: Current, login: str, done: str = "", error: str = ""
+        request: Request,
+        who: Current,
+        login: Annotated[str, PathParam(max_length=MAX_LOGIN), CLEAN],
+        done: Short = "",
+        error: Short = "",
     ) -> Response:
         admin(who)
         found = container.views.user(login)
@@ -308,9 +329,9 @@ def create_console(container: Container) -> APIRouter:
     def set_acd(
         request: Request,
         who: Current,
-        login: Annotated[str, Form(max_length=200)],
+        login: LoginField,
         status: Annotated[AcdStatus, Form()],
-        csrf: Annotated[str, Form()] = "",
+        csrf: Token = "",
     ) -> Response:
         signed_in(who)
         if not csrf_valid(who, csrf):
@@ -330,9 +351,9 @@ def create_console(container: Container) -> APIRouter:
     def reset_password(
         request: Request,
         who: Current,
-        login: Annotated[str, Form(max_length=200)],
-        password: Annotated[str, Form(max_length=256)],
-        csrf: Annotated[str, Form()] = "",
+        login: LoginField,
+        password: PasswordField,
+        csrf: Token = "",
     ) -> Response:
         admin(who)
         if not csrf_valid(who, csrf):
@@ -350,12 +371,12 @@ def create_console(container: Container) -> APIRouter:
     def events(
         request: Request,
         who: Current,
-        login: Annotated[str, Query(max_length=200)] = "",
-        type: str = "",
-        outcome: str = "",
-        since: str = "",
-        until: str = "",
-        before: Annotated[int | None, Query(ge=1)] = None,
+        login: LoginQuery = "",
+        type: Short = "",
+        outcome: Short = "",
+        since: Short = "",
+        until: Short = "",
+        before: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
     ) -> Response:
         admin(who)
         start, end = _moment(since), _moment(until)
@@ -408,7 +429,7 @@ def create_console(container: Container) -> APIRouter:
         )
 
     @router.get("/parameters")
-    def parameters(request: Request, who: Current, changed: str = "") -> Response:
+    def parameters(request: Request, who: Current, changed: Short = "") -> Response:
         admin(who)
         return parameters_page(request, who, changed=changed)
 
@@ -416,9 +437,9 @@ def create_console(container: Container) -> APIRouter:
     def set_parameter(
         request: Request,
         who: Current,
-        name: Annotated[str, Form(max_length=200)],
-        value: Annotated[str, Form(max_length=200)],
-        csrf: Annotated[str, Form()] = "",
+        name: ShortField,
+        value: ShortField,
+        csrf: Token = "",
     ) -> Response:
         admin(who)
         if not csrf_valid(who, csrf):
@@ -460,9 +481,7 @@ def create_console(container: Container) -> APIRouter:
         return import_page(request, who)
 
     @router.post("/import/dry-run")
-    async def dry_run(
-        request: Request, who: Current, csrf: Annotated[str, Form()] = ""
-    ) -> Response:
+    async def dry_run(request: Request, who: Current, csrf: Token = "") -> Response:
         admin(who)
         if not csrf_valid(who, csrf):
             return refused(request, who)
@@ -487,7 +506,7 @@ def create_console(container: Container) -> APIRouter:
         )
 
     @router.post("/import/apply")
-    def apply_import(request: Request, who: Current, csrf: Annotated[str, Form()] = "") -> Response:
+    def apply_import(request: Request, who: Current, csrf: Token = "") -> Response:
         admin(who)
         if not csrf_valid(who, csrf):
             return refused(request, who)
@@ -518,7 +537,7 @@ def create_console(container: Container) -> APIRouter:
     # ---- the agent's own page ---------------------------------------------------------------
 
     @router.get("/me")
-    def me(request: Request, who: Current, done: str = "", error: str = "") -> Response:
+    def me(request: Request, who: Current, done: Short = "", error: Short = "") -> Response:
         signed_in(who)
         if not who.agent:
             return back("/board")
@@ -546,10 +565,10 @@ def create_console(container: Container) -> APIRouter:
     def change_password(
         request: Request,
         who: Current,
-        old: Annotated[str, Form(max_length=256)] = "",
-        new: Annotated[str, Form(max_length=256)] = "",
-        repeat: Annotated[str, Form(max_length=256)] = "",
-        csrf: Annotated[str, Form()] = "",
+        old: PasswordField = "",
+        new: PasswordField = "",
+        repeat: PasswordField = "",
+        csrf: Token = "",
     ) -> Response:
         signed_in(who)
         if not csrf_valid(who, csrf):

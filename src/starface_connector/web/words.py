@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from ..domain.model import AcdStatus, EventType, ManualChange, Outcome, PhoneStatus
 from ..domain.parameters import SESSION_SECONDS_MAX, SESSION_SECONDS_MIN, ParameterKind
 from ..domain.reasons import Note, PauseKept, Why
+from ..domain.text import MAX_LOGIN, LoginProblem
 
 
 def N_(message: str) -> str:
@@ -96,6 +97,7 @@ REASON = {
         "Refused: a text holds a character no database can store (NUL or a lone surrogate)."
     ),
     Why.REFUSED: N_("Refused: {detail}"),
+    Why.INVALID_LOGIN: N_("Refused: the login “{login}” is not allowed: {problem}."),
     Why.TOO_FAR_AHEAD: N_(
         "Refused: it is dated {occurred_at}, more than 24 hours ahead of the connector's clock. "
         "Check the STARFACE clock."
@@ -152,6 +154,16 @@ PAUSE_KEPT = {
     PauseKept.IN_JTEL: N_("they were paused in jtel already"),
     PauseKept.SET_IN_JTEL: N_("the pause was set in jtel, so STARFACE does not end it"),
     PauseKept.OTHER_HOLDS: N_("{other} still holds"),
+}
+#: why a Login-ID cannot be a UsersUID (domain/text.py)
+LOGIN_PROBLEM = {
+    LoginProblem.EMPTY: N_("it is empty"),
+    LoginProblem.TOO_LONG: N_("it is longer than {limit} characters"),
+    LoginProblem.CONTROL: N_("it contains a control character"),
+    LoginProblem.SLASH: N_("it contains “/”"),
+    LoginProblem.SPACES: N_("it begins or ends with a space"),
+    LoginProblem.DOTS: N_("it is “.” or “..”"),
+    LoginProblem.UNSTORABLE: N_("it contains NUL or an unpaired surrogate"),
 }
 ON_OFF = {"yes": N_("on"), "no": N_("off")}
 #: said after a telephone status when the module used STARFACE's own name for it
@@ -223,6 +235,8 @@ def _sentence(n: Note, _: Translate) -> str:
         args["enabled"] = _(ON_OFF.get(args["enabled"], args["enabled"]))
     if "kept" in args:
         args["kept"] = _(PAUSE_KEPT[PauseKept(args["kept"])]).format(**args)
+    if n.why is Why.INVALID_LOGIN and args.get("problem") in LOGIN_PROBLEM:
+        args["problem"] = _(LOGIN_PROBLEM[LoginProblem(args["problem"])]).format(limit=MAX_LOGIN)
     if n.why is Why.GROUP_UPDATED:
         args["changes"] = "; ".join(
             _(template).format(**args) for key, template in GROUP_CHANGE.items() if key in args
