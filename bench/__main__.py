@@ -25,8 +25,15 @@ def main() -> None:
         from bench.bench_board import main as board
 
         board()
+    elif what == "profile":
+        from bench.profile import main as profile
+
+        profile(rest)
     else:
-        print("usage: python -m bench events|memory|import|board [options]  (see bench/README.md)")
+        print(
+            "usage: python -m bench events|memory|import|board|profile [options]"
+            "  (see bench/README.md)"
+        )
         sys.exit(0 if what == "help" else 2)
 
 

@@ -417,8 +417,14 @@ def _texts(value: object) -> Iterator[str]:
         for item in value:
             yield from _texts(item)
     elif is_dataclass(value) and not isinstance(value, type):
-        for f in fields(value):
-            yield from _texts(getattr(value, f.name))
+        for name in _field_names(type(value)):
+            yield from _texts(getattr(value, name))
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names, looked up once per class (``fields()`` costs per call)."""
+    return tuple(f.name for f in fields(kind))
 
 
 def _storable(text: str) -> bool:
