@@ -228,7 +228,10 @@ def test_a_rotated_password_or_login_follows_the_configuration_and_ends_sessions
     assert not s.accounts.touch_module_session(opened.session_id)
     assert s.accounts.open_module_session("m", "old-pass") is None
     assert s.accounts.open_module_session("m", "new-pass") is not None
+    kept = s.accounts.open_module_session("m", "new-pass")
+    assert kept is not None
     s.accounts.ensure_credentials(module_login="m2", module_password=None, admin_password=None)
+    assert not s.accounts.touch_module_session(kept.session_id)  # the old login's sessions end
     assert s.accounts.open_module_session("m", "new-pass") is None
     assert s.accounts.open_module_session("m2", "new-pass") is not None
 

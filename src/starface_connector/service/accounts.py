@@ -92,6 +92,9 @@ class Accounts:
                 if login and stored.login != login:
                     stored = Credential(role, login, stored.password_hash)
                     uow.credentials.put(stored)
+                    # sessions opened under the old login end with it, as with a new password
+                    if role == MODULE:
+                        uow.sessions.remove_all(MODULE)
                 if password and not self._hasher.verify(stored.password_hash, password):
                     uow.credentials.put(Credential(role, stored.login, self._hasher.hash(password)))
                     # a rotated password ends what the old one opened
