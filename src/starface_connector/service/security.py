@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+T = TypeVar("T")
 STRONG = Argon2(time_cost=2, memory_cost=19456, parallelism=1)
 LIGHT = Argon2(time_cost=1, memory_cost=64, parallelism=1)
 
@@ -40,10 +43,16 @@ def token_hash(token: str) -> str:
 class PasswordHasher:
     """argon2id hashing and verification on a bounded pool of its own."""
 
+    #: a verification as :meth:`exclusive` hands it out: (stored hash or None, password)
+    Verify = Callable[[str | None, str], bool]
+
     def __init__(self, *, workers: int = 1) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
         self._dummy: str | None = None
         self._dummy_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        #: verifications run so far (each costs one or two strong argon2 checks)
+        self.verifications = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -62,7 +71,15 @@ class PasswordHasher:
         has a strong hash or still a light initial one: timing tells nothing about accounts."""
         return self._pool.submit(self._verify, stored_hash, password).result()
 
+    def exclusive(self, work: Callable[[Verify], T]) -> T:
+        """Run ``work`` on the pool, with a verification that runs in place: what ``work``
+        checks before verifying and writes after keeps step with every other verification
+        of this process (login throttling counts failures that way)."""
+        return self._pool.submit(work, self._verify).result()
+
     def _verify(self, stored_hash: str | None, password: str) -> bool:
+        with self._count_lock:
+            self.verifications += 1
         ok = self._matches(stored_hash or self._dummy_hash(), password) and stored_hash is not None
         if stored_hash is not None and self.needs_rehash(stored_hash):
             self._matches(self._dummy_hash(), password)
