@@ -380,6 +380,10 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
         (["events", "tail", "--login", "a\udcff"], ["--login: not valid UTF-8 text"]),
         (["users", "list", "--search", "x" * 201], ["--search is longer than 200 characters"]),
         (["events", "tail", "--login", "x" * 129], ["--login is longer than 128 characters"]),
+        (
+            ["serve", "--trusted-proxy", "10.0.0.0/8,10.0.0.1/8"],
+            ["--trusted-proxy: '10.0.0.1/8' is not an IP address or network"],
+        ),
     ],
     ids=[
         "bad-url",
@@ -397,6 +401,7 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
         "login-not-utf8",
         "search-too-long",
         "login-too-long",
+        "trusted-proxy",
     ],
 )
 def test_user_mistakes_get_one_clear_line(
@@ -406,6 +411,13 @@ def test_user_mistakes_get_one_clear_line(
     one_error_line(result, *fragments)
     assert result.stdout == ""
     assert not default_db(tmp_path).exists()  # nothing was created or changed
+
+
+def test_a_bad_trusted_proxy_in_the_environment_gets_one_line(tmp_path: Path) -> None:
+    env = {**environment(tmp_path), "STARFACE_CONNECTOR_TRUSTED_PROXY": "127.0.0.1 proxy.lan"}
+    line = one_error_line(cli(env, "serve"), "STARFACE_CONNECTOR_TRUSTED_PROXY: ")
+    assert "'proxy.lan' is not an IP address or network" in line
+    assert not default_db(tmp_path).exists()
 
 
 @pytest.mark.parametrize(

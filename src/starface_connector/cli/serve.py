@@ -62,7 +62,8 @@ def prepare(container: Container) -> None:
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     """How ``serve`` runs uvicorn (the benchmarks' ceilings run the same way): uvloop and
-    httptools where installed (they are dependencies), no access log on the hot path."""
+    httptools where installed (they are dependencies), no access log on the hot path, and
+    no rewriting of the client's address from headers."""
     return {
         "host": host,
         "port": port,
@@ -70,6 +71,9 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "loop": "auto",
         "http": "auto",
+        # X-Forwarded-For is read by the app, from --trusted-proxy only (api/client.py);
+        # uvicorn's own reading would trust any local peer's header
+        "proxy_headers": False,
     }
 
 
