@@ -11,6 +11,10 @@ def main() -> None:
         from bench.events import main as events
 
         events(rest)
+    elif what == "flood":
+        from bench.flood import main as flood
+
+        flood(rest)
     elif what == "memory":
         from bench.memory import main as memory
 
@@ -26,7 +30,10 @@ def main() -> None:
 
         board()
     else:
-        print("usage: python -m bench events|memory|import|board [options]  (see bench/README.md)")
+        print(
+            "usage: python -m bench events|flood|memory|import|board [options]"
+            "  (see bench/README.md)"
+        )
         sys.exit(0 if what == "help" else 2)
 
 
