@@ -641,6 +641,7 @@ def test_ten_failed_logins_lock_the_account_without_argon2_then_back_off(s: Serv
     assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "adm", address="10.9.9.9")) == 30
     assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "x", CONSOLE)) == 30
     assert s.hasher.verifications == verified  # a throttled attempt runs no argon2 at all
+    assert (s.accounts.guard.failures, s.accounts.guard.refusals) == (10, 2)
     (audit,) = [e for e in s.uow.state.log if e.type == ManualChange.LOGIN_THROTTLED]
     assert (audit.source, audit.login, audit.outcome) == ("api", SYSADMIN, Outcome.REJECTED)
     assert audit.notes == (note(Why.THROTTLED_ACCOUNT, login=SYSADMIN, seconds=30, failures=10),)

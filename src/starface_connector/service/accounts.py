@@ -72,7 +72,8 @@ class Accounts:
         self._clock = clock
         self._hasher = hasher
         self._parameters = parameters
-        self._guard = LoginGuard(uow, clock, hasher)
+        #: login throttling; its ``failures`` and ``refusals`` count what this process saw
+        self.guard = LoginGuard(uow, clock, hasher)
         #: module sessions this process verified lately: hash -> (last use, when verified)
         self._known: dict[str, tuple[datetime, datetime]] = {}
 
@@ -130,10 +131,10 @@ class Accounts:
             stored = uow.credentials.get(MODULE)
         login_ok = stored is not None and stored.login == login
         stored_hash = stored.password_hash if stored is not None and login_ok else None
-        if not self._guard.verify(attempt, stored_hash, password):
+        if not self.guard.verify(attempt, stored_hash, password):
             return None
         with self._uow() as uow:
-            self._guard.succeeded(uow, attempt)
+            self.guard.succeeded(uow, attempt)
             expire = self._session_seconds(uow)
             now = self._clock()
             uow.sessions.remove_idle(MODULE, used_before=now - timedelta(seconds=expire))
@@ -217,10 +218,10 @@ class Accounts:
             else:
                 account = uow.accounts.get(username)
                 stored_hash = account.password_hash if account else None
-        if not self._guard.verify(attempt, stored_hash, password):
+        if not self.guard.verify(attempt, stored_hash, password):
             return None
         with self._uow() as uow:
-            self._guard.succeeded(uow, attempt)
+            self.guard.succeeded(uow, attempt)
             if account is not None:
                 # the UsersUID is public: a user still on it is asked to choose a password
                 initial = password == username
@@ -282,10 +283,10 @@ class Accounts:
         attempt = Attempt(PEOPLE_REALM, users_uid, address, channel)
         with self._uow() as uow:
             account = uow.accounts.get(users_uid)
-        if not self._guard.verify(attempt, account.password_hash if account else None, old):
+        if not self.guard.verify(attempt, account.password_hash if account else None, old):
             return False
         with self._uow() as uow:
-            self._guard.succeeded(uow, attempt)
+            self.guard.succeeded(uow, attempt)
             uow.commit()
         return self.set_user_password(users_uid, new)
 

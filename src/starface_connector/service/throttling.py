@@ -12,6 +12,7 @@ A failure that starts or extends a lockout is written to the event log.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,6 +70,10 @@ class LoginGuard:
         self._uow = uow
         self._clock = clock
         self._hasher = hasher
+        self._count_lock = threading.Lock()
+        #: what this process saw: failed logins, and attempts refused as throttled (metrics)
+        self.failures = 0
+        self.refusals = 0
 
     def verify(self, attempt: Attempt, stored_hash: str | None, password: str) -> bool:
         """Check the password unless the attempt is throttled (:class:`LoginThrottled`);
@@ -99,9 +104,13 @@ class LoginGuard:
     def _refuse_if_throttled(self, attempt: Attempt) -> None:
         wait = max((v.retry_after for v in self.verdicts(attempt).values()), default=0)
         if wait:
+            with self._count_lock:
+                self.refusals += 1
             raise LoginThrottled(wait)
 
     def _failed(self, attempt: Attempt) -> None:
+        with self._count_lock:
+            self.failures += 1
         now = self._clock()
         keys = attempt.keys()
         with self._uow() as uow:
