@@ -7,13 +7,15 @@ make an import of 10,000 users take minutes, so they get a light profile and are
 the strong one at the user's first successful login.
 
 Strong hashing and every verification run on the hasher's own bounded pool (one thread by
-default): a flood of logins then uses at most that much CPU and cannot starve event intake,
-and only that thread keeps argon2's 19 MiB buffer in its malloc arena.
+default), at a lower scheduling priority than the rest of the process: a flood of logins then
+uses at most that much CPU and cannot starve event intake, and only that thread keeps
+argon2's 19 MiB buffer in its malloc arena.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -40,6 +42,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+#: how much nicer than the rest of the process the argon2 threads run (Linux: per thread)
+NICENESS = 10
+
+
+def _yield_to_others() -> None:
+    """Lower this thread's scheduling priority: when the CPU is short, event intake goes
+    first and logins wait (on Linux a thread has its own nice value; elsewhere a no-op)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + NICENESS)
+    except (AttributeError, OSError):  # no per-thread priority here: run as before
+        pass
+
+
 class PasswordHasher:
     """argon2id hashing and verification on a bounded pool of its own."""
 
@@ -47,7 +63,9 @@ class PasswordHasher:
     Verify = Callable[[str | None, str], bool]
 
     def __init__(self, *, workers: int = 1) -> None:
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            workers, thread_name_prefix="argon2", initializer=_yield_to_others
+        )
         self._dummy: str | None = None
         self._dummy_lock = threading.Lock()
         self._count_lock = threading.Lock()
