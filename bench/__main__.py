@@ -11,6 +11,10 @@ def main() -> None:
         from bench.events import main as events
 
         events(rest)
+    elif what == "flood":
+        from bench.flood import main as flood
+
+        flood(rest)
     elif what == "memory":
         from bench.memory import main as memory
 
@@ -31,7 +35,7 @@ def main() -> None:
         profile(rest)
     else:
         print(
-            "usage: python -m bench events|memory|import|board|profile [options]"
+            "usage: python -m bench events|flood|memory|import|board|profile [options]"
             "  (see bench/README.md)"
         )
         sys.exit(0 if what == "help" else 2)

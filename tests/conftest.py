@@ -30,6 +30,7 @@ from starface_connector.storage.tables import (
     EventLogRow,
     GroupMemberRow,
     GroupRow,
+    LoginFailureRow,
     ParameterChangeRow,
     ParameterRow,
     SeenEventRow,
@@ -176,6 +177,7 @@ def reset(engine: Engine) -> None:
             EventLogRow,
             ParameterChangeRow,
             SessionRow,
+            LoginFailureRow,
             ParameterRow,
         ):
             connection.execute(delete(table))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain.rules import MAX_GROUP_MEMBERS
 
@@ -62,6 +64,37 @@ Duration = Annotated[
 ]
 
 
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(raw: str | Sequence[str]) -> list[Network]:
+    """Addresses and networks as people write them: ``10.0.0.5``, ``10.0.0.0/8``, ``::1``,
+    several separated by commas or spaces (or given one by one)."""
+    items = [raw] if isinstance(raw, str) else list(raw)
+    found: list[Network] = []
+    for item in items:
+        for part in re.split(r"[,\s]+", str(item).strip()):
+            if not part:
+                continue
+            try:
+                found.append(ip_network(part))
+            except ValueError as exc:
+                raise ConfigurationError(f"{part!r} is not an IP address or network") from exc
+    return found
+
+
+def _networks(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)):
+        try:
+            return parse_networks(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Networks = Annotated[list[Network], NoDecode, BeforeValidator(_networks)]
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "starface-connector"
@@ -102,6 +135,11 @@ class Settings(BaseSettings):
     event_id_retention: Duration = timedelta(days=7)
     #: ``serve`` purges at start and every 24 hours
     purge_daily: bool = False
+    #: reverse proxies whose X-Forwarded-For names the client (env ..._TRUSTED_PROXY)
+    trusted_proxies: Networks = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("trusted_proxies", "STARFACE_CONNECTOR_TRUSTED_PROXY"),
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

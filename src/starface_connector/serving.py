@@ -52,6 +52,7 @@ def run_in_thread(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         timeout_graceful_shutdown=2,
+        proxy_headers=False,  # as ``serve``: the app reads X-Forwarded-For (api/client.py)
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

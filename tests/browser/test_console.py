@@ -18,7 +18,14 @@ from starface_connector.serving import run_in_thread
 from starface_connector.storage.tables import ImportRunRow
 from starface_connector.web import i18n, words
 from tests.browser.conftest import SHOTS, Console, shoot, sign_in, sign_in_as_sysadmin
-from tests.conftest import Connector, open_container, reset, scratch_database, settings_for
+from tests.conftest import (
+    Connector,
+    MovableClock,
+    open_container,
+    reset,
+    scratch_database,
+    settings_for,
+)
 
 P = "Portal.WebServices.Starface."
 #: generous: these tests check that the page changes by itself, not how fast (see bench/)
@@ -69,6 +76,39 @@ def test_sign_in_and_out_and_a_wrong_password(fresh: Console, page: Page) -> Non
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"{fresh.url}/board")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()  # the session is over
+
+
+def test_too_many_wrong_sign_ins_get_a_page_that_says_how_long_to_wait(
+    fresh: Console, page: Page
+) -> None:
+    c = fresh.connector()
+    agents(c, "5002")
+    page.context.add_cookies([{"name": "lang", "value": "de", "url": fresh.url}])
+
+    def sign_in_de(password: str) -> None:
+        page.goto(f"{fresh.url}/")
+        page.get_by_label("Benutzername").fill("5002")
+        page.get_by_label("Passwort").fill(password)
+        page.get_by_role("button", name="Anmelden").click()
+
+    for _ in range(10):
+        sign_in_de("wrong")
+        expect(page.get_by_role("alert")).to_have_text("Benutzername oder Passwort ist falsch.")
+    sign_in_de("5002")  # the right password, too late
+    expect(page.locator("#throttled")).to_have_text(
+        "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in 30 Sekunden erneut."
+    )
+    shoot(page, "login-throttled-de")
+    clock = fresh.container.clock
+    assert isinstance(clock, MovableClock)
+    clock.advance(30)
+    try:
+        sign_in_de("5002")
+        page.wait_for_url(f"{fresh.url}/me")
+        expect(page.locator("#initial-password")).to_contain_text("Anfangspasswort")
+        shoot(page, "me-initial-password-de")
+    finally:
+        clock.reset()
 
 
 # ---- the live board --------------------------------------------------------------------------
@@ -164,6 +204,8 @@ def test_an_agent_sees_the_own_telephone_live_and_changes_the_password(
     sign_in(page, fresh.url, "5401", "5401")
     page.wait_for_url(f"{fresh.url}/me")
     expect(page.locator("#live-state")).to_have_text("Live")
+    # still on the initial password (the UsersUID): asked to choose one
+    expect(page.locator("#initial-password")).to_contain_text("initial password")
     assert c.one(c.phone_status("5401", "BUSY"))["outcome"] == "applied"
     expect(page.locator("#my-phone")).to_contain_text("Busy", timeout=LIVE)
     page.get_by_label("Current password").fill("wrong")
@@ -177,6 +219,7 @@ def test_an_agent_sees_the_own_telephone_live_and_changes_the_password(
     page.get_by_role("button", name="Change", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Your password was changed.")
     expect(page.get_by_role("heading", name=re.compile("My status"))).to_be_visible()
+    expect(page.locator("#initial-password")).to_have_count(0)
     assert c.login("5401", "5401").status_code == 401
     assert c.login("5401", "a-new-passphrase").status_code == 200
 

@@ -380,6 +380,10 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
         (["events", "tail", "--login", "a\udcff"], ["--login: not valid UTF-8 text"]),
         (["users", "list", "--search", "x" * 201], ["--search is longer than 200 characters"]),
         (["events", "tail", "--login", "x" * 129], ["--login is longer than 128 characters"]),
+        (
+            ["serve", "--trusted-proxy", "10.0.0.0/8,10.0.0.1/8"],
+            ["--trusted-proxy: '10.0.0.1/8' is not an IP address or network"],
+        ),
     ],
     ids=[
         "bad-url",
@@ -397,6 +401,7 @@ def one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) ->
         "login-not-utf8",
         "search-too-long",
         "login-too-long",
+        "trusted-proxy",
     ],
 )
 def test_user_mistakes_get_one_clear_line(
@@ -406,6 +411,13 @@ def test_user_mistakes_get_one_clear_line(
     one_error_line(result, *fragments)
     assert result.stdout == ""
     assert not default_db(tmp_path).exists()  # nothing was created or changed
+
+
+def test_a_bad_trusted_proxy_in_the_environment_gets_one_line(tmp_path: Path) -> None:
+    env = {**environment(tmp_path), "STARFACE_CONNECTOR_TRUSTED_PROXY": "127.0.0.1 proxy.lan"}
+    line = one_error_line(cli(env, "serve"), "STARFACE_CONNECTOR_TRUSTED_PROXY: ")
+    assert "'proxy.lan' is not an IP address or network" in line
+    assert not default_db(tmp_path).exists()
 
 
 @pytest.mark.parametrize(
@@ -669,3 +681,27 @@ def test_postgres_urls_are_postgresql(tmp_path: Path) -> None:
         )
         assert (result.returncode, result.stdout) == (0, "1\n"), result.stderr
         assert result.stderr.startswith("database: postgresql+psycopg://postgres@127.0.0.1")
+
+
+def test_serve_counts_failed_logins_by_forwarded_for_only_behind_a_trusted_proxy(
+    tmp_path: Path,
+) -> None:
+    env = {**environment(tmp_path), "STARFACE_CONNECTOR_ADMIN_PASSWORD": "admin-secret-for-e2e"}
+
+    def fail(http: httpx.Client, n: int, forwarded: str) -> int:
+        body = {"username": f"nobody{n}", "password": "wrong"}
+        headers = {"X-Forwarded-For": forwarded}
+        return http.post("/api/v1/auth/login", json=body, headers=headers).status_code
+
+    with (
+        serving(env, "--trusted-proxy", "127.0.0.1") as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        assert [fail(http, n, "203.0.113.7") for n in range(11)] == [401] * 10 + [429]
+        assert fail(http, 11, "203.0.113.8") == 401  # another client behind the proxy
+    with (
+        serving(env) as server,  # no trusted proxy: the header is ignored
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        answers = [fail(http, n, f"198.51.100.{n}") for n in range(20, 31)]
+        assert answers == [401] * 10 + [429], answers  # all counted under 127.0.0.1

@@ -104,6 +104,10 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[str, ...]]] = {
         Call("/api/v1/me/acd-status", {"acdStatus": "PAUSE"}),
         ("401", "200", "200", "409", "401", "401", "401"),
     ),
+    ("PUT", "/api/v1/me/password"): (  # a wrong old password: refused once past the guard
+        Call("/api/v1/me/password", {"oldPassword": "wrong", "newPassword": "new-pass-1"}),
+        ("401", "403", "403", "409", "401", "401", "401"),
+    ),
     ("GET", "/api/v1/users"): (Call("/api/v1/users"), ADMINS),
     ("GET", "/api/v1/users/{users_uid}"): (Call(f"/api/v1/users/{TARGET}"), ADMINS),
     ("PUT", "/api/v1/users/{users_uid}/acd-status"): (

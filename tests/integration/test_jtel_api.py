@@ -56,7 +56,7 @@ def test_sysadmin_and_users_log_in_and_wrong_credentials_are_401(connector: Conn
     assert user != sysadmin
     me = c.as_token(user, "GET", "/api/v1/me")
     assert me.status_code == 200, me.text
-    assert me.json() == get_user(c, "1001")
+    assert me.json() == {**get_user(c, "1001"), "initialPassword": True}
     for username, password in [
         ("sysadmin", "wrong"),
         ("sysadmin", ""),
@@ -114,7 +114,7 @@ def test_a_plain_agent_may_only_read_itself_and_set_its_own_acd_status(
     ]
     me = c.as_token(token, "GET", "/api/v1/me")
     assert me.status_code == 200, me.text
-    assert me.json() == get_user(c, "1001")
+    assert me.json() == {**get_user(c, "1001"), "initialPassword": True}
     for status in ("PAUSE", "CALLS_AND_MEDIA", "LOGGED_OFF", "PAUSE"):
         response = c.as_token(token, "PUT", "/api/v1/me/acd-status", json={"acdStatus": status})
         assert response.status_code == 200, response.text

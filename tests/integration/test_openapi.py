@@ -29,6 +29,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/auth/login"): {200, 400, 401, 413, 422, 429, 503},
     ("GET", "/api/v1/me"): {200, 401, 404, 503},
     ("PUT", "/api/v1/me/acd-status"): {200, 400, 401, 404, 409, 413, 422, 503},
+    ("PUT", "/api/v1/me/password"): {204, 400, 401, 403, 409, 413, 422, 429, 503},
     ("GET", "/api/v1/users"): {200, 401, 403, 422, 503},
     ("GET", "/api/v1/users/{users_uid}"): {200, 401, 403, 404, 422, 503},
     ("PUT", "/api/v1/users/{users_uid}/acd-status"): {200, 400, 401, 403, 404, 413, 422, 503},
@@ -43,7 +44,11 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("GET", "/healthz"): {200},
     ("GET", "/readyz"): {200, 503},
 }
-LOGINS = {("POST", "/starface/v1/session"), ("POST", "/api/v1/auth/login")}
+LOGINS = {
+    ("POST", "/starface/v1/session"),
+    ("POST", "/api/v1/auth/login"),
+    ("PUT", "/api/v1/me/password"),  # a wrong old password counts as a failed login
+}
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from starface_connector.service.ports import (
 class StoredUser:
     password_hash: str
     created_at: datetime
+    initial_password: bool = False
 
 
 @dataclass
@@ -52,6 +53,7 @@ class State:
     credentials: dict[str, Credential] = field(default_factory=dict)
     sessions: dict[str, SessionRecord] = field(default_factory=dict)
     imports: list[ImportRun] = field(default_factory=list)
+    login_failures: list[tuple[str, datetime]] = field(default_factory=list)
     writers: int = 0
 
 
@@ -189,14 +191,46 @@ class FakeAccounts:
         stored = self._state.accounts.get(login)
         if user is None or stored is None:
             return None
-        return Account(login, user.admin, stored.password_hash, stored.created_at)
+        return Account(
+            login, user.admin, stored.password_hash, stored.created_at, stored.initial_password
+        )
 
-    def set_password_hash(self, login: str, password_hash: str) -> bool:
+    def set_password_hash(self, login: str, password_hash: str, *, initial: bool = False) -> bool:
         stored = self._state.accounts.get(login)
         if stored is None:
             return False
-        stored.password_hash = password_hash
+        stored.password_hash, stored.initial_password = password_hash, initial
         return True
+
+    def set_initial(self, login: str, initial: bool) -> None:
+        if login in self._state.accounts:
+            self._state.accounts[login].initial_password = initial
+
+
+class FakeLoginFailures:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    def recent(self, keys: Sequence[str], *, since: datetime) -> dict[str, list[datetime]]:
+        found: dict[str, list[datetime]] = {key: [] for key in keys}
+        for key, at in self._state.login_failures:
+            if key in found and at >= since:
+                found[key].append(at)
+        return found
+
+    def add(self, keys: Sequence[str], at: datetime) -> None:
+        self._state.login_failures.extend((key, at) for key in keys)
+
+    def clear(self, key: str) -> None:
+        self._state.login_failures = [f for f in self._state.login_failures if f[0] != key]
+
+    def prune(self, *, before: datetime, limit: int) -> int:
+        doomed = sorted(
+            (f for f in self._state.login_failures if f[1] < before), key=lambda f: f[1]
+        )
+        gone = set(map(id, doomed[:limit]))
+        self._state.login_failures = [f for f in self._state.login_failures if id(f) not in gone]
+        return len(gone)
 
 
 class FakeImports:
@@ -237,6 +271,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessions(self._state)
         self.accounts = FakeAccounts(self._state)
         self.imports = FakeImports(self._state)
+        self.login_failures = FakeLoginFailures(self._state)
         return self
 
     def __exit__(

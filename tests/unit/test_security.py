@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,3 +86,16 @@ def test_tokens_are_random_and_kept_only_as_sha256() -> None:
     assert len(tokens) == 100 and all(len(t) >= 40 for t in tokens)
     token = tokens.pop()
     assert security.token_hash(token) != token and len(security.token_hash(token)) == 64
+
+
+def test_the_argon2_thread_runs_at_a_lower_priority_than_the_process() -> None:
+    """When the CPU is short, event intake goes first (Linux: a thread has its own nice)."""
+    hasher = security.PasswordHasher()
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        theirs = hasher.exclusive(
+            lambda _: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+    finally:
+        hasher.close()
+    assert theirs == min(mine + security.NICENESS, 19)

@@ -8,7 +8,7 @@ are exact and nothing sleeps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -38,6 +38,7 @@ from starface_connector.domain.parameters import (
 from starface_connector.domain.pbx import PbxGroup, PbxSnapshot, PbxUser
 from starface_connector.domain.reasons import Why, note
 from starface_connector.domain.rules import Limits
+from starface_connector.domain.throttle import LOOKBACK
 from starface_connector.service.accounts import API, CONSOLE, MODULE, SYSADMIN, Accounts
 from starface_connector.service.admin import Administration
 from starface_connector.service.errors import ImportBusy, ImportRefused, PbxUnreachable
@@ -46,6 +47,7 @@ from starface_connector.service.importer import Importer
 from starface_connector.service.parameters import ParameterCache
 from starface_connector.service.scheduler import ImportScheduler
 from starface_connector.service.security import PasswordHasher, token_hash
+from starface_connector.service.throttling import LoginThrottled
 from tests.unit.fakes import FakeClock, FakeUnitOfWorkFactory, ImportRun
 
 
@@ -228,7 +230,10 @@ def test_a_rotated_password_or_login_follows_the_configuration_and_ends_sessions
     assert not s.accounts.touch_module_session(opened.session_id)
     assert s.accounts.open_module_session("m", "old-pass") is None
     assert s.accounts.open_module_session("m", "new-pass") is not None
+    kept = s.accounts.open_module_session("m", "new-pass")
+    assert kept is not None
     s.accounts.ensure_credentials(module_login="m2", module_password=None, admin_password=None)
+    assert not s.accounts.touch_module_session(kept.session_id)  # the old login's sessions end
     assert s.accounts.open_module_session("m", "new-pass") is None
     assert s.accounts.open_module_session("m2", "new-pass") is not None
 
@@ -616,3 +621,92 @@ def test_a_parameter_change_reaches_another_instance_within_a_second(s: Services
     s.clock.advance(0.6)
     (after,) = s.events.apply_batch([replace(status, event_id="e3")])
     assert after.outcome is Outcome.APPLIED
+
+
+# ---- login throttling --------------------------------------------------------------------
+
+
+def throttled_for(call: Callable[[], object]) -> int:
+    with pytest.raises(LoginThrottled) as refused:
+        call()
+    return refused.value.retry_after
+
+
+def test_ten_failed_logins_lock_the_account_without_argon2_then_back_off(s: Services) -> None:
+    s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
+    for n in range(10):
+        assert s.accounts.sign_in(SYSADMIN, f"wrong{n}", address=f"10.0.0.{n}") is None
+    verified = s.hasher.verifications
+    # the account is locked, from any address, for any password, the right one too
+    assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "adm", address="10.9.9.9")) == 30
+    assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "x", CONSOLE)) == 30
+    assert s.hasher.verifications == verified  # a throttled attempt runs no argon2 at all
+    assert (s.accounts.guard.failures, s.accounts.guard.refusals) == (10, 2)
+    (audit,) = [e for e in s.uow.state.log if e.type == ManualChange.LOGIN_THROTTLED]
+    assert (audit.source, audit.login, audit.outcome) == ("api", SYSADMIN, Outcome.REJECTED)
+    assert audit.notes == (note(Why.THROTTLED_ACCOUNT, login=SYSADMIN, seconds=30, failures=10),)
+    s.clock.advance(29)
+    assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "adm")) == 1
+    s.clock.advance(1)
+    assert s.accounts.sign_in(SYSADMIN, "wrong") is None  # one more failure: twice as long
+    assert throttled_for(lambda: s.accounts.sign_in(SYSADMIN, "adm")) == 60
+    s.clock.advance(60)
+    assert s.accounts.sign_in(SYSADMIN, "adm") is not None  # and the success clears the count
+    for _ in range(9):
+        assert s.accounts.sign_in(SYSADMIN, "wrong") is None
+    assert s.accounts.sign_in(SYSADMIN, "adm") is not None
+
+
+def test_an_address_is_locked_across_accounts_and_ways_in(s: Services) -> None:
+    s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
+    s.events.apply_batch([update(s, "1001", "e1")])
+    for n in range(4):
+        assert s.accounts.sign_in(f"guess{n}", "x", address="192.0.2.7") is None
+        assert s.accounts.open_module_session(f"m{n}", "x", address="192.0.2.7") is None
+    assert not s.accounts.change_own_password("1001", "x", "newpassword", address="192.0.2.7")
+    assert s.accounts.sign_in("1001", "wrong", CONSOLE, address="192.0.2.7") is None
+    assert throttled_for(lambda: s.accounts.sign_in("1001", "1001", address="192.0.2.7")) == 30
+    wait = throttled_for(lambda: s.accounts.open_module_session("m", "pw", address="192.0.2.7"))
+    assert wait == 30
+    # another address is not concerned, and the user's own count is at 2 only
+    assert s.accounts.sign_in("1001", "1001", address="192.0.2.8") is not None
+    assert s.accounts.open_module_session("m", "pw", address="192.0.2.8") is not None
+    (audit,) = [e for e in s.uow.state.log if e.type == ManualChange.LOGIN_THROTTLED]
+    assert (audit.source, audit.login) == ("console", None)
+    assert audit.reason == "logins from 192.0.2.7 refused for 30 s: 10 failed logins"
+
+
+def test_the_module_account_and_a_users_own_password_change_are_throttled(s: Services) -> None:
+    s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
+    s.events.apply_batch([update(s, "1001", "e1")])
+    for _ in range(10):
+        assert s.accounts.open_module_session("m", "wrong") is None
+        assert not s.accounts.change_own_password("1001", "wrong", "newpassword")
+    assert throttled_for(lambda: s.accounts.open_module_session("m", "pw")) == 30
+    assert throttled_for(lambda: s.accounts.change_own_password("1001", "1001", "newpw123")) == 30
+    assert throttled_for(lambda: s.accounts.sign_in("1001", "1001")) == 30
+    assert s.accounts.sign_in(SYSADMIN, "adm") is not None  # another account: not concerned
+    kinds = [(e.source, e.login) for e in s.uow.state.log if e.type == "LOGIN_THROTTLED"]
+    assert kinds == [("starface", "m"), ("api", "1001")]
+
+
+def test_failures_older_than_the_lookback_are_deleted_as_new_ones_come(s: Services) -> None:
+    s.accounts.ensure_credentials(module_login="m", module_password="pw", admin_password="adm")
+    for _ in range(5):
+        s.accounts.sign_in("nobody", "x", address="10.0.0.1")
+    assert len(s.uow.state.login_failures) == 10  # each failure under address and account
+    s.clock.advance(LOOKBACK.total_seconds() + 1)
+    s.accounts.sign_in("nobody", "x", address="10.0.0.1")
+    assert len(s.uow.state.login_failures) == 2
+
+
+def test_the_initial_password_is_learnt_at_sign_in(s: Services) -> None:
+    s.events.apply_batch([update(s, "1001", "e1")])
+    assert not s.accounts.initial_password("1001")  # not known before a sign-in
+    assert s.accounts.sign_in("1001", "1001") is not None
+    assert s.accounts.initial_password("1001")
+    assert s.accounts.change_own_password("1001", "1001", "a better one")
+    assert not s.accounts.initial_password("1001")
+    assert s.accounts.set_user_password("1001", "1001")  # an administrator sets it back
+    assert s.accounts.initial_password("1001")
+    assert not s.accounts.initial_password("nobody")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from ..domain.model import EventType, ManualChange, Outcome
 from ..domain.parameters import SPECS_BY_NAME, InvalidParameter
 from ..domain.text import MAX_BIGINT, MAX_LOGIN
 from ..service.accounts import SYSADMIN
 from ..service.errors import ImportBusy, ImportRefused, PbxError
+from ..service.throttling import LoginThrottled
 from ..storage.views import LogFilter
+from .client import address_of, too_many
 from .deps import Admin, CurrentUser, Services
 from .jtel_schemas import (
     AcdStatusIn,
@@ -22,6 +24,8 @@ from .jtel_schemas import (
     ImportRunOut,
     LogEntryOut,
     LoginIn,
+    MeOut,
+    OwnPasswordIn,
     ParameterChangeOut,
     ParameterOut,
     ParameterValueIn,
@@ -57,8 +61,11 @@ ADMIN = (401, 403, *DATABASE)
     tags=["auth"],
     responses=refusals(*BODY, 401, 429, *DATABASE, _401="wrong username or password"),
 )
-def login(body: LoginIn, services: Services) -> TokenOut:
-    token = services.accounts.sign_in(body.username, body.password)
+def login(body: LoginIn, services: Services, request: Request) -> TokenOut:
+    try:
+        token = services.accounts.sign_in(body.username, body.password, address=address_of(request))
+    except LoginThrottled as exc:
+        raise too_many(exc) from None
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     return TokenOut(token=token)
@@ -67,13 +74,53 @@ def login(body: LoginIn, services: Services) -> TokenOut:
 @router.get(
     "/me",
     tags=["agent"],
-    response_model=UserOut | BuiltinOut,
+    response_model=MeOut | BuiltinOut,
     responses=refusals(*SIGNED_IN, 404, _404="the user was deleted meanwhile"),
 )
-def me(principal: CurrentUser, services: Services) -> UserOut | BuiltinOut:
+def me(principal: CurrentUser, services: Services) -> MeOut | BuiltinOut:
     if principal.username == SYSADMIN:
         return BuiltinOut(users_uid=SYSADMIN, admin=True, builtin=True)
-    return _user_or_404(services, principal.username)
+    user = _user_or_404(services, principal.username)
+    initial = services.accounts.initial_password(principal.username)
+    return MeOut.model_validate({**user.model_dump(), "initial_password": initial})
+
+
+@router.put(
+    "/me/password",
+    tags=["agent"],
+    status_code=204,
+    responses=refusals(
+        *BODY,
+        *SIGNED_IN,
+        403,
+        409,
+        429,
+        _403="the old password is wrong (this counts as a failed login)",
+        _409="sysadmin's password is set by STARFACE_CONNECTOR_ADMIN_PASSWORD, not here",
+        _422="the request cannot be read, or the new password is shorter than 8 characters",
+    ),
+)
+def change_my_password(
+    body: OwnPasswordIn, principal: CurrentUser, services: Services, request: Request
+) -> None:
+    """Change one's own password; every sign-in of the user ends, this token too (sign in
+    again with the new password)."""
+    if principal.username == SYSADMIN:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "sysadmin's password is set by STARFACE_CONNECTOR_ADMIN_PASSWORD, not here",
+        )
+    try:
+        changed = services.accounts.change_own_password(
+            principal.username,
+            body.old_password,
+            body.new_password,
+            address=address_of(request),
+        )
+    except LoginThrottled as exc:
+        raise too_many(exc) from None
+    if not changed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the old password is wrong")
 
 
 @router.put(

@@ -43,6 +43,13 @@ class PasswordIn(_In):
     password: Annotated[StrictStr, Field(min_length=8, max_length=256), CLEAN]
 
 
+class OwnPasswordIn(_In):
+    old_password: Password = Field(alias="oldPassword")
+    new_password: Annotated[StrictStr, Field(min_length=8, max_length=256), CLEAN] = Field(
+        alias="newPassword"
+    )
+
+
 class ParameterValueIn(_In):
     value: Annotated[StrictStr, Field(max_length=64), CLEAN]
 
@@ -63,12 +70,27 @@ class UserOut(_Out):
     updated_at: UtcTime | None = Field(alias="updatedAt")
 
 
+class MeOut(UserOut):
+    """The signed-in user, and whether they should choose a password of their own."""
+
+    initial_password: bool = Field(
+        alias="initialPassword",
+        description="the password is still the initial one (the UsersUID): ask the user to "
+        "change it (PUT /api/v1/me/password)",
+    )
+
+
 class BuiltinOut(_Out):
     """jtel's built-in sysadmin, who is no agent."""
 
     users_uid: str = Field(alias="usersUid")
     admin: bool
     builtin: bool
+    initial_password: bool = Field(
+        default=False,
+        alias="initialPassword",
+        description="always false: sysadmin's password is configured",
+    )
 
 
 class UserPageOut(_Out):

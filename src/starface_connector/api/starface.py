@@ -7,10 +7,12 @@ from typing import Annotated
 
 import anyio
 import orjson
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
 from ..service.accounts import MODULE
 from ..service.security import token_hash
+from ..service.throttling import LoginThrottled
+from .client import address_of, too_many
 from .deps import Services
 from .responses import BODY, DATABASE, refusals
 from .schemas import (
@@ -45,8 +47,13 @@ async def module_session(services: Services, session_id: SessionHeader = None) -
     summary="Open an external session",
     responses=refusals(*BODY, 401, 429, *DATABASE, _401="wrong login or password"),
 )
-def open_session(body: SessionIn, services: Services) -> SessionOut:
-    opened = services.accounts.open_module_session(body.login, body.password)
+def open_session(body: SessionIn, services: Services, request: Request) -> SessionOut:
+    try:
+        opened = services.accounts.open_module_session(
+            body.login, body.password, address=address_of(request)
+        )
+    except LoginThrottled as exc:
+        raise too_many(exc) from None
     if opened is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong login or password")
     return SessionOut(session_id=opened.session_id, expires_in_seconds=opened.expires_in_seconds)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
-from ..config import ConfigurationError
+from ..config import ConfigurationError, Settings
 from ..domain.parameters import InvalidParameter
 from ..service.errors import ServiceError
 from ..storage.db import DatabaseError
@@ -57,6 +57,10 @@ def run() -> None:
     except ValidationError as exc:  # a bad STARFACE_CONNECTOR_* environment variable
         first = exc.errors(include_url=False)[0]
         name = "STARFACE_CONNECTOR_" + "_".join(str(p) for p in first["loc"]).upper()
+        field = Settings.model_fields.get(str(first["loc"][0])) if first["loc"] else None
+        if field is not None and isinstance(field.validation_alias, AliasChoices):
+            # a setting whose variable is named otherwise (..._TRUSTED_PROXY, singular)
+            name = next((str(c) for c in field.validation_alias.choices if str(c).isupper()), name)
         print_error(f"{name}: {first['msg']}")
         sys.exit(1)
     except (

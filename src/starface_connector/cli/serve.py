@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ..bootstrap import Container
-from ..config import secret, show_duration
+from ..config import ConfigurationError, parse_networks, secret, show_duration
 from ..service.accounts import GeneratedCredential
 from ..service.retention import DailyPurge
 from ..service.scheduler import ImportScheduler
@@ -21,6 +21,7 @@ from .common import (
     StarfaceLogin,
     StarfacePassword,
     StarfaceUrl,
+    UserError,
     check_port_free,
     console,
     err,
@@ -61,7 +62,8 @@ def prepare(container: Container) -> None:
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     """How ``serve`` runs uvicorn (the benchmarks' ceilings run the same way): uvloop and
-    httptools where installed (they are dependencies), no access log on the hot path."""
+    httptools where installed (they are dependencies), no access log on the hot path, and
+    no rewriting of the client's address from headers."""
     return {
         "host": host,
         "port": port,
@@ -69,6 +71,9 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "loop": "auto",
         "http": "auto",
+        # X-Forwarded-For is read by the app, from --trusted-proxy only (api/client.py);
+        # uvicorn's own reading would trust any local peer's header
+        "proxy_headers": False,
     }
 
 
@@ -139,8 +144,21 @@ def serve(
             show_envvar=True,
         ),
     ] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="A reverse proxy (address or network, e.g. 10.0.0.0/8; repeat or separate "
+            "by commas) whose X-Forwarded-For names the client, for login throttling. "
+            "Env: STARFACE_CONNECTOR_TRUSTED_PROXY.",
+        ),
+    ] = None,
 ) -> None:
     """Run the connector: the STARFACE-facing API and the jtel API."""
+    try:
+        proxies = parse_networks(trusted_proxy) if trusted_proxy else None
+    except ConfigurationError as exc:
+        raise UserError(f"--trusted-proxy: {exc}") from None
     chosen = starface_settings(
         starface_url,
         starface_login,
@@ -154,6 +172,7 @@ def serve(
         database_url=database_url,
         import_interval_minutes=import_interval,
         purge_daily=purge_daily or None,
+        trusted_proxies=proxies,
     )
     check_port_free(chosen.host, chosen.port)
     container = open_connector(chosen)

@@ -77,6 +77,8 @@ class ManualChange(StrEnum):
 
     ACD_STATUS_SET = "ACD_STATUS_SET"
     PARAMETER_SET = "PARAMETER_SET"
+    #: too many failed logins: an address or an account is refused for a while
+    LOGIN_THROTTLED = "LOGIN_THROTTLED"
 
 
 class Outcome(StrEnum):

@@ -60,6 +60,8 @@ class Why(StrEnum):
     ACD_NEWER = "acd_newer"
     DND_CHANGED = "dnd_changed"
     DND_UNCHANGED = "dnd_unchanged"
+    THROTTLED_ADDRESS = "throttled_address"
+    THROTTLED_ACCOUNT = "throttled_account"
 
 
 class PauseKept(StrEnum):
@@ -240,6 +242,16 @@ def _english(n: Note) -> str:
             return f"do-not-disturb {'on' if a['enabled'] == 'yes' else 'off'}"
         case Why.DND_UNCHANGED:
             return f"no change: do-not-disturb already {'on' if a['enabled'] == 'yes' else 'off'}"
+        case Why.THROTTLED_ADDRESS:
+            return (
+                f"logins from {a['address']} refused for {a['seconds']} s: {a['failures']} "
+                "failed logins"
+            )
+        case Why.THROTTLED_ACCOUNT:
+            return (
+                f"logins as {a['login']} refused for {a['seconds']} s: {a['failures']} "
+                "failed logins"
+            )
         case _:
             assert_never(n.why)
 

@@ -12,8 +12,17 @@ from datetime import datetime, timedelta
 
 from ..domain.parameters import read_parameters
 from .parameters import ParameterCache
-from .ports import Clock, Credential, SessionRecord, UnitOfWork, UnitOfWorkFactory
+from .ports import (
+    Account,
+    Clock,
+    Credential,
+    SessionRecord,
+    Source,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from .security import PasswordHasher, new_token, random_password, token_hash
+from .throttling import MODULE_REALM, PEOPLE_REALM, Attempt, LoginGuard
 
 MODULE = "module"
 API = "api"
@@ -26,6 +35,8 @@ TOKEN_TOUCH = timedelta(seconds=60)
 #: how long this process trusts what it verified of a module session (and the expiry setting)
 RECHECK = timedelta(seconds=1)
 PEOPLE = (API, CONSOLE)
+#: the event log's source for what happens when people sign in each way
+CHANNEL = {API: Source.API, CONSOLE: Source.CONSOLE}
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class Accounts:
         self._clock = clock
         self._hasher = hasher
         self._parameters = parameters
+        #: login throttling; its ``failures`` and ``refusals`` count what this process saw
+        self.guard = LoginGuard(uow, clock, hasher)
         #: module sessions this process verified lately: hash -> (last use, when verified)
         self._known: dict[str, tuple[datetime, datetime]] = {}
 
@@ -92,6 +105,9 @@ class Accounts:
                 if login and stored.login != login:
                     stored = Credential(role, login, stored.password_hash)
                     uow.credentials.put(stored)
+                    # sessions opened under the old login end with it, as with a new password
+                    if role == MODULE:
+                        uow.sessions.remove_all(MODULE)
                 if password and not self._hasher.verify(stored.password_hash, password):
                     uow.credentials.put(Credential(role, stored.login, self._hasher.hash(password)))
                     # a rotated password ends what the old one opened
@@ -105,14 +121,20 @@ class Accounts:
 
     # ---- STARFACE module sessions ----------------------------------------------------------
 
-    def open_module_session(self, login: str, password: str) -> ModuleSession | None:
-        """A new session for the module account, or None if the credentials are refused."""
+    def open_module_session(
+        self, login: str, password: str, *, address: str | None = None
+    ) -> ModuleSession | None:
+        """A new session for the module account, or None if the credentials are refused;
+        :class:`LoginThrottled` after too many failures from ``address`` or as ``login``."""
+        attempt = Attempt(MODULE_REALM, login, address, Source.STARFACE)
         with self._uow() as uow:
             stored = uow.credentials.get(MODULE)
-            login_ok = stored is not None and stored.login == login
-            password_ok = self._hasher.verify(stored.password_hash if stored else None, password)
-            if not (login_ok and password_ok):
-                return None
+        login_ok = stored is not None and stored.login == login
+        stored_hash = stored.password_hash if stored is not None and login_ok else None
+        if not self.guard.verify(attempt, stored_hash, password):
+            return None
+        with self._uow() as uow:
+            self.guard.succeeded(uow, attempt)
             expire = self._session_seconds(uow)
             now = self._clock()
             uow.sessions.remove_idle(MODULE, used_before=now - timedelta(seconds=expire))
@@ -180,22 +202,34 @@ class Accounts:
 
     # ---- people signing in: API tokens and console sessions --------------------------------
 
-    def sign_in(self, username: str, password: str, kind: str = API) -> str | None:
-        """Issue an API token or a console session for sysadmin or a jtel user, or None.
+    def sign_in(
+        self, username: str, password: str, kind: str = API, *, address: str | None = None
+    ) -> str | None:
+        """Issue an API token or a console session for sysadmin or a jtel user, or None;
+        :class:`LoginThrottled` after too many failures from ``address`` or as ``username``.
 
         The answer takes as long for an unknown user as for a wrong password."""
+        attempt = Attempt(PEOPLE_REALM, username, address, CHANNEL[kind])
+        account: Account | None = None
         with self._uow() as uow:
             if username == SYSADMIN:
                 cred = uow.credentials.get(SYSADMIN)
-                if not self._hasher.verify(cred.password_hash if cred else None, password):
-                    return None
+                stored_hash = cred.password_hash if cred else None
             else:
                 account = uow.accounts.get(username)
-                if not self._hasher.verify(account.password_hash if account else None, password):
-                    return None
-                assert account is not None
+                stored_hash = account.password_hash if account else None
+        if not self.guard.verify(attempt, stored_hash, password):
+            return None
+        with self._uow() as uow:
+            self.guard.succeeded(uow, attempt)
+            if account is not None:
+                # the UsersUID is public: a user still on it is asked to choose a password
+                initial = password == username
                 if self._hasher.needs_rehash(account.password_hash):
-                    uow.accounts.set_password_hash(username, self._hasher.hash(password))
+                    hashed = self._hasher.hash(password)
+                    uow.accounts.set_password_hash(username, hashed, initial=initial)
+                elif account.initial_password != initial:
+                    uow.accounts.set_initial(username, initial)
             now = self._clock()
             uow.sessions.remove_idle(kind, used_before=now - IDLE[kind])
             token = new_token()
@@ -227,17 +261,37 @@ class Accounts:
         """A new password also ends every sign-in of that user: a reset locks out a thief."""
         hashed = self._hasher.hash(password)
         with self._uow() as uow:
-            if not uow.accounts.set_password_hash(users_uid, hashed):
+            initial = password == users_uid
+            if not uow.accounts.set_password_hash(users_uid, hashed, initial=initial):
                 return False
             for kind in PEOPLE:
                 uow.sessions.remove_all(kind, users_uid)
             uow.commit()
         return True
 
-    def change_own_password(self, users_uid: str, old: str, new: str) -> bool:
-        """A jtel user's own change needs the old password; False if it is wrong."""
+    def change_own_password(
+        self,
+        users_uid: str,
+        old: str,
+        new: str,
+        *,
+        address: str | None = None,
+        channel: str = Source.API,
+    ) -> bool:
+        """A jtel user's own change needs the old password; False if it is wrong. A wrong
+        one counts as a failed login (:class:`LoginThrottled` after too many)."""
+        attempt = Attempt(PEOPLE_REALM, users_uid, address, channel)
         with self._uow() as uow:
             account = uow.accounts.get(users_uid)
-            if not self._hasher.verify(account.password_hash if account else None, old):
-                return False
+        if not self.guard.verify(attempt, account.password_hash if account else None, old):
+            return False
+        with self._uow() as uow:
+            self.guard.succeeded(uow, attempt)
+            uow.commit()
         return self.set_user_password(users_uid, new)
+
+    def initial_password(self, users_uid: str) -> bool:
+        """Whether the user's password is still the UsersUID, as their last sign-in found."""
+        with self._uow() as uow:
+            account = uow.accounts.get(users_uid)
+        return account is not None and account.initial_password

@@ -79,6 +79,8 @@ class Account:
     admin: bool
     password_hash: str
     created_at: datetime
+    #: the password is still the initial one, the UsersUID (as the last sign-in found)
+    initial_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,27 @@ class SessionStore(Protocol):
 class AccountStore(Protocol):
     def get(self, login: str) -> Account | None: ...
 
-    def set_password_hash(self, login: str, password_hash: str) -> bool: ...
+    def set_password_hash(self, login: str, password_hash: str, *, initial: bool = False) -> bool:
+        """Store a new hash and whether that password is the initial one; False if no user."""
+        ...
+
+    def set_initial(self, login: str, initial: bool) -> None: ...
+
+
+class LoginFailureStore(Protocol):
+    """Failed logins by key (the SHA-256 of a source address or an account), for throttling."""
+
+    def recent(self, keys: Sequence[str], *, since: datetime) -> dict[str, list[datetime]]:
+        """The failure times of each key since then (every key present, maybe empty)."""
+        ...
+
+    def add(self, keys: Sequence[str], at: datetime) -> None: ...
+
+    def clear(self, key: str) -> None: ...
+
+    def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` of the oldest failures before then; how many went."""
+        ...
 
 
 class ImportRunStore(Protocol):
@@ -191,6 +213,8 @@ class UnitOfWork(Protocol):
     def imports(self) -> ImportRunStore: ...
     @property
     def retention(self) -> RetentionStore: ...
+    @property
+    def login_failures(self) -> LoginFailureStore: ...
 
     def __enter__(self) -> Self: ...
 

@@ -107,6 +107,8 @@ class UserRow(Base):
     dnd_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the PAUSE came from STARFACE (QUEUE_PAUSE or DND), so leaving that state resumes
     acd_paused_by_pbx: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: the password is still the initial one, the UsersUID (learnt at each sign-in)
+    initial_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class TombstoneRow(Base):
@@ -245,3 +247,22 @@ class ImportRunRow(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LoginFailureRow(Base):
+    """One failed login, under the SHA-256 of what it counts against (a source address or an
+    account): what login throttling decides by, in every instance alike. Rows older than an
+    hour or two no longer matter and are deleted as new ones are written."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_login_failures_key", "key", "failed_at"),
+        Index("ix_login_failures_failed_at", "failed_at"),
+    )

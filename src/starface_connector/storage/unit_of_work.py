@@ -31,6 +31,7 @@ from .tables import (
     CredentialRow,
     EventLogRow,
     ImportRunRow,
+    LoginFailureRow,
     ParameterChangeRow,
     ParameterRow,
     SeenEventRow,
@@ -179,19 +180,66 @@ class SqlAccountStore:
 
     def get(self, login: str) -> Account | None:
         row = self._db.execute(
-            select(UserRow.admin, UserRow.password_hash, UserRow.created_at).where(
-                UserRow.users_uid == login
-            )
+            select(
+                UserRow.admin, UserRow.password_hash, UserRow.created_at, UserRow.initial_password
+            ).where(UserRow.users_uid == login)
         ).first()
         if row is None:
             return None
-        return Account(login, bool(row.admin), row.password_hash, row.created_at)
+        return Account(
+            login, bool(row.admin), row.password_hash, row.created_at, bool(row.initial_password)
+        )
 
-    def set_password_hash(self, login: str, password_hash: str) -> bool:
+    def set_password_hash(self, login: str, password_hash: str, *, initial: bool = False) -> bool:
         result = self._db.execute(
-            update(UserRow).where(UserRow.users_uid == login).values(password_hash=password_hash)
+            update(UserRow)
+            .where(UserRow.users_uid == login)
+            .values(password_hash=password_hash, initial_password=initial)
         )
         return bool(_rowcount(result))
+
+    def set_initial(self, login: str, initial: bool) -> None:
+        self._db.execute(
+            update(UserRow).where(UserRow.users_uid == login).values(initial_password=initial)
+        )
+
+
+class SqlLoginFailureStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def recent(self, keys: Sequence[str], *, since: datetime) -> dict[str, list[datetime]]:
+        found: dict[str, list[datetime]] = {key: [] for key in keys}
+        rows = self._db.execute(
+            select(LoginFailureRow.key, LoginFailureRow.failed_at).where(
+                LoginFailureRow.key.in_(list(keys)), LoginFailureRow.failed_at >= since
+            )
+        )
+        for key, failed_at in rows:
+            found[key].append(failed_at)
+        return found
+
+    def add(self, keys: Sequence[str], at: datetime) -> None:
+        self._db.execute(insert(LoginFailureRow), [{"key": k, "failed_at": at} for k in keys])
+
+    def clear(self, key: str) -> None:
+        self._db.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
+
+    def prune(self, *, before: datetime, limit: int) -> int:
+        # ids first, then exactly those: no range lock on what stays (see SqlRetentionStore)
+        ids = list(
+            self._db.scalars(
+                select(LoginFailureRow.id)
+                .where(LoginFailureRow.failed_at < before)
+                .order_by(LoginFailureRow.failed_at)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        return _rowcount(
+            self._db.execute(delete(LoginFailureRow).where(LoginFailureRow.id.in_(ids)))
+        )
 
 
 class SqlImportRunStore:
@@ -277,6 +325,7 @@ class SqlUnitOfWork:
     accounts: SqlAccountStore
     imports: SqlImportRunStore
     retention: SqlRetentionStore
+    login_failures: SqlLoginFailureStore
 
     def __init__(
         self, engine: Engine, *, locked: bool = False, cache: WorldCache | None = None
@@ -310,6 +359,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountStore(db)
         self.imports = SqlImportRunStore(db)
         self.retention = SqlRetentionStore(db)
+        self.login_failures = SqlLoginFailureStore(db)
         return self
 
     def __exit__(

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sse_starlette.sse import EventSourceResponse
 
+from ..api.client import address_of
 from ..api.deps import Services
 from ..api.schemas import CLEAN
 from ..bootstrap import Container
@@ -37,6 +38,7 @@ from ..domain.text import MAX_BIGINT, MAX_LOGIN
 from ..service.accounts import CONSOLE
 from ..service.errors import ImportBusy, ImportRefused, PbxError
 from ..service.ports import Source
+from ..service.throttling import LoginThrottled
 from ..storage.views import AgentView, LogFilter
 from . import i18n, words
 from .jobs import ImportJob
@@ -175,9 +177,16 @@ def create_console(container: Container) -> APIRouter:
     ) -> Response:
         if not csrf_valid(who, csrf):
             return refused(request, who)
-        token = await anyio.to_thread.run_sync(
-            container.accounts.sign_in, username, password, CONSOLE
-        )
+        address = address_of(request)
+        wait = 0
+        try:
+            token = await anyio.to_thread.run_sync(
+                functools.partial(
+                    container.accounts.sign_in, username, password, CONSOLE, address=address
+                )
+            )
+        except LoginThrottled as exc:
+            token, wait = None, exc.retry_after
         response: Response
         if token is None:
             again = new_login_csrf()
@@ -185,11 +194,14 @@ def create_console(container: Container) -> APIRouter:
                 request,
                 Visitor(None, who.language, again),
                 "login.html",
-                status=401,
-                failed=True,
+                status=429 if wait else 401,
+                failed=not wait,
+                wait=wait,
                 username=username,
                 next=_local(next),
             )
+            if wait:
+                response.headers["Retry-After"] = str(wait)
             set_cookie(request, response, LOGIN_CSRF_COOKIE, again)
             return response
         response = back(_local(next) or "/")
@@ -554,6 +566,7 @@ def create_console(container: Container) -> APIRouter:
             acd_statuses=list(words.ACD_STATUS),
             done=done,
             error=error,
+            initial=container.accounts.initial_password(who.username),
         )
 
     @router.get("/me/stream")
@@ -577,7 +590,13 @@ def create_console(container: Container) -> APIRouter:
             return back("/board")
         if len(new) < 8 or new != repeat:
             return back("/me?error=" + ("short" if len(new) < 8 else "repeat"))
-        if not container.accounts.change_own_password(who.username, old, new):
+        try:
+            changed = container.accounts.change_own_password(
+                who.username, old, new, address=address_of(request), channel=Source.CONSOLE
+            )
+        except LoginThrottled:
+            return back("/me?error=throttled")
+        if not changed:
             return back("/me?error=old")
         # the change ended every session of this user; this one goes on under a new one
         token = container.accounts.sign_in(who.username, new, CONSOLE)

@@ -65,6 +65,7 @@ EVENT_TYPE = {
     EventType.DND_STATUS: N_("Do not disturb"),
     ManualChange.ACD_STATUS_SET: N_("ACD status set by hand"),
     ManualChange.PARAMETER_SET: N_("Parameter changed"),
+    ManualChange.LOGIN_THROTTLED: N_("Logins refused"),
 }
 SOURCE = {
     "starface": N_("STARFACE"),
@@ -148,6 +149,12 @@ REASON = {
     Why.ACD_NEWER: N_("The ACD status was kept: a newer login status applies ({last})."),
     Why.DND_CHANGED: N_("Do not disturb switched {enabled}."),
     Why.DND_UNCHANGED: N_("Do not disturb was already {enabled}."),
+    Why.THROTTLED_ADDRESS: N_(
+        "Logins from {address} refused for {seconds} seconds after {failures} failed logins."
+    ),
+    Why.THROTTLED_ACCOUNT: N_(
+        "Logins as {login} refused for {seconds} seconds after {failures} failed logins."
+    ),
 }
 PAUSE_KEPT = {
     PauseKept.BY_PBX: N_("STARFACE had paused them already"),
