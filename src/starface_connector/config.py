@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     module_login: str | None = None
     module_password: SecretStr | None = None
     admin_password: SecretStr | None = None
+    #: the bound on each wait for the database (connect, statement, free connection): past
+    #: it a request answers 503 with Retry-After instead of hanging
+    database_timeout_seconds: float = Field(default=5.0, ge=1.0, le=3600.0)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     starface_url: str | None = None
     starface_login: str | None = None

@@ -10,6 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -151,6 +152,7 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(PoolTimeout)  # no pooled connection free within the timeout
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", _first_line(exc))
         return JSONResponse(

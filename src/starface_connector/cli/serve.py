@@ -129,6 +129,18 @@ def serve(
             help="Minutes between reconciliation imports (with --starface-url).",
         ),
     ] = None,
+    database_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--database-timeout",
+            envvar="STARFACE_CONNECTOR_DATABASE_TIMEOUT_SECONDS",
+            min=1.0,
+            max=3600.0,
+            help="Seconds a request waits at most for the database (connect, statement, free "
+            "connection) before it answers 503 with Retry-After (default 5).",
+            show_envvar=True,
+        ),
+    ] = None,
     purge_daily: Annotated[
         bool,
         typer.Option(
@@ -153,6 +165,7 @@ def serve(
         port=port,
         database_url=database_url,
         import_interval_minutes=import_interval,
+        database_timeout_seconds=database_timeout,
         purge_daily=purge_daily or None,
     )
     check_port_free(chosen.host, chosen.port)
