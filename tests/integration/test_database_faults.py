@@ -26,6 +26,7 @@ from starface_connector.storage.db import MAX_OVERFLOW, POOL_SIZE
 from starface_connector.storage.deadline import WATCHDOG
 from tests.conftest import Connector, open_container, reset, scratch_database, settings_for
 from tests.faultproxy import FaultProxy
+from tests.integration.test_metrics import scrape, value
 
 TIMEOUT = 2.0
 BOUND = 2 * TIMEOUT + 2
@@ -136,6 +137,9 @@ def test_outage_answers_503_in_time_and_recovers_without_restart(
     response, took = timed(lambda: c.http.get(f"{c.url}/readyz"))
     assert (response.status_code, response.json()["database"]) == (503, "unreachable")
     assert took < BOUND
+    during = scrape(c)  # a scrape still answers, without what it would read in the database
+    assert value(during, "database_errors_total", kind="unavailable") >= 3
+    assert not any(name == "starface_connector_open_sessions" for name, _ in during)
 
     proxy.restore()
     assert c.one(c.user_update("bert"))["outcome"] == "applied"
@@ -159,6 +163,7 @@ def test_lost_commit_reply_answers_outcome_unknown_and_a_resend_is_duplicate(
     assert response.headers["Retry-After"].isdigit()
     assert response.json()["detail"].startswith("outcome unknown: resend")
 
+    assert value(scrape(c), "database_errors_total", kind="outcome_unknown") >= 1
     again = c.send(*batch)
     assert again.status_code == 200, again.text
     assert [r["outcome"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
