@@ -80,5 +80,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             line.update(fields)
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+            trace = self.formatException(record.exc_info)
+            line["error"] = trace.splitlines()[-1]
+            line["traceback"] = trace
         return orjson.dumps(line).decode()
