@@ -9,6 +9,7 @@ connect timeout).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from starface_connector.api.app import create_app
 from starface_connector.bootstrap import Container
@@ -201,3 +203,47 @@ def test_timeout_reaches_every_wait(tmp_path: Path) -> None:
     finally:
         for engine in (pg, my, lite):
             engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_a_start_waits_for_the_migration_lock_longer_than_the_timeout(
+    backend: str, tmp_path: Path
+) -> None:
+    """The timeouts bound requests, not migrations: a start waiting for another's migration
+    lock (or running a long migration) is not cut after the database timeout."""
+    from starface_connector.storage.db import make_engine, migration_lock, upgrade
+
+    with scratch_database(backend, tmp_path) as url:
+        holder, starter = make_engine(url, timeout=1), make_engine(url, timeout=1)
+        try:
+            upgrade(holder)
+            outcome: list[BaseException | None] = []
+
+            def start() -> None:
+                try:
+                    upgrade(starter)
+                    outcome.append(None)
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=start)
+            with holder.connect() as connection, migration_lock(connection):
+                thread.start()
+                time.sleep(3 * 1 + 1)  # well past the timeout and the client's deadline
+                assert thread.is_alive() and outcome == []  # still waiting, not cut
+            thread.join(60)
+            assert outcome == [None]
+            with starter.connect() as connection:  # and the timeouts are back afterwards
+                slow = {
+                    "sqlite": None,
+                    "postgresql": "SELECT pg_sleep(3)",
+                    "mariadb": "SELECT SLEEP(3)",
+                }[backend]
+                if slow is not None:
+                    started = time.monotonic()
+                    with pytest.raises(OperationalError):
+                        connection.exec_driver_sql(slow).all()
+                    assert time.monotonic() - started < 2.5
+        finally:
+            holder.dispose()
+            starter.dispose()
