@@ -48,12 +48,20 @@ class OpenSessions(Collector):
     def __init__(self, container: Container) -> None:
         self._container = container
 
-    def collect(self) -> Iterable[Metric]:
-        gauge = GaugeMetricFamily(
+    def describe(self) -> Iterable[Metric]:
+        """The family without values: registering must not read the database."""
+        yield self._family()
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
             f"{PREFIX}_open_sessions",
             "Sessions used within their expiry: module (STARFACE), api (jtel tokens), console",
             labels=["kind"],
         )
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = self._family()
         container = self._container
         try:
             now = container.clock()
