@@ -115,6 +115,7 @@ def assert_unavailable(response: httpx.Response, took: float) -> None:
     assert took < BOUND, f"the fault took {took:.1f} s to answer (bound {BOUND} s)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["blackhole", "refuse"])
 def test_outage_answers_503_in_time_and_recovers_without_restart(
     faulty: Faulty, c: Connector, mode: str
