@@ -113,7 +113,9 @@ def bootstrap(
     (the demo and tests read a simulator that way)."""
     settings = settings or Settings()
     reader = pbx or starface_reader(settings)
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(
+        settings.resolved_database_url(), timeout=settings.database_timeout_seconds
+    )
     if migrate:
         try:
             upgrade(engine)

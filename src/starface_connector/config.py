@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     module_login: str | None = None
     module_password: SecretStr | None = None
     admin_password: SecretStr | None = None
+    #: the bound on each wait for the database (connect, statement, free connection): past
+    #: it a request answers 503 with Retry-After instead of hanging
+    database_timeout_seconds: float = Field(default=5.0, ge=1.0, le=3600.0)
+    #: ``json``: one JSON object per log line, and one line per request
+    log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     starface_url: str | None = None
     starface_login: str | None = None

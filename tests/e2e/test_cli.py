@@ -424,11 +424,12 @@ def test_a_bad_trusted_proxy_in_the_environment_gets_one_line(tmp_path: Path) ->
     ("args", "fragment"),
     [
         (["serve", "--port", "99999"], "Invalid value for '--port'"),
+        (["serve", "--database-timeout", "0.5"], "Invalid value for '--database-timeout'"),
         (["simulate", "--error-rate", "2"], "Invalid value for '--error-rate'"),
         (["events", "tail", "-n", "0"], "Invalid value for '-n' / '--lines'"),
         (["nonsense"], "No such command 'nonsense'"),
     ],
-    ids=["port", "error-rate", "lines", "command"],
+    ids=["port", "database-timeout", "error-rate", "lines", "command"],
 )
 def test_usage_mistakes_get_one_line_and_exit_2(
     tmp_path: Path, args: list[str], fragment: str
@@ -470,8 +471,22 @@ def test_usage_mistakes_get_one_line_and_exit_2(
             ["db", "upgrade"],
             "STARFACE_CONNECTOR_MAX_GROUP_MEMBERS: Input should be greater than or equal to 1",
         ),
+        (
+            "STARFACE_CONNECTOR_DATABASE_TIMEOUT_SECONDS",
+            "0",
+            ["db", "upgrade"],
+            "STARFACE_CONNECTOR_DATABASE_TIMEOUT_SECONDS: Input should be greater than or equal "
+            "to 1",
+        ),
     ],
-    ids=["env-int", "db-url-with-password", "pbx-url", "env-retention", "env-member-limit"],
+    ids=[
+        "env-int",
+        "db-url-with-password",
+        "pbx-url",
+        "env-retention",
+        "env-member-limit",
+        "env-database-timeout",
+    ],
 )
 def test_bad_settings_get_one_line_and_never_echo_a_password(
     tmp_path: Path, variable: str, value: str, args: list[str], fragment: str

@@ -10,6 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,8 @@ from ..storage.db import check_readiness
 from ..web import invalid_form, mount_console
 from . import jtel, starface
 from .deps import Services
+from .metrics import Metrics
+from .observe import Observe
 from .responses import allowed_methods, truthful_openapi
 from .schemas import ReadyOut, error_message
 
@@ -72,8 +75,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(container: Container) -> FastAPI:
-    """The ASGI app of one connector: both APIs and the health endpoints."""
+def create_app(container: Container, *, log_requests: bool = False) -> FastAPI:
+    """The ASGI app of one connector: both APIs and the health endpoints; ``log_requests``
+    logs one line per request (``serve --log-format json``)."""
     app = FastAPI(
         docs_url=None,  # served by the web package from local files, not a CDN
         redoc_url=None,
@@ -85,6 +89,7 @@ def create_app(container: Container) -> FastAPI:
         ),
     )
     app.state.container = container
+    metrics = app.state.metrics = Metrics(container)
     app.include_router(starface.router)
     app.include_router(jtel.router)
 
@@ -92,6 +97,12 @@ def create_app(container: Container) -> FastAPI:
     def healthz() -> dict[str, str]:
         """The process is alive (it says nothing about the database: see /readyz)."""
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics (counts only: no names, logins or secrets); see operations.md."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get(
         "/readyz",
@@ -151,8 +162,10 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(PoolTimeout)  # no pooled connection free within the timeout
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", _first_line(exc))
+        metrics.database_errors.labels("unavailable").inc()
         return JSONResponse(
             {"detail": "database unavailable; nothing was applied, retry later"},
             status_code=503,
@@ -164,6 +177,7 @@ def create_app(container: Container) -> FastAPI:
         """The commit's answer was lost: the batch may be stored. A resend is safe, because
         events already stored come back as duplicates."""
         log.error("outcome of a commit unknown: %s", exc)
+        metrics.database_errors.labels("outcome_unknown").inc()
         return JSONResponse(
             {
                 "detail": "outcome unknown: resend the batch; already stored events will be "
@@ -179,6 +193,7 @@ def create_app(container: Container) -> FastAPI:
 
     mount_console(app, container)
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics, log_requests=log_requests)
     truthful_openapi(app)
     return app
 

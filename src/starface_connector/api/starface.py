@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
 import anyio
 import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
+from ..domain.model import EventType
 from ..service.accounts import MODULE
+from ..service.events import Incoming, Malformed
 from ..service.security import token_hash
 from ..service.throttling import LoginThrottled
 from .client import address_of, too_many
 from .deps import Services
+from .metrics import Metrics
 from .responses import BODY, DATABASE, refusals
 from .schemas import (
     BatchResultOut,
@@ -85,14 +89,32 @@ def end_session(services: Services, session_id: Annotated[str, Depends(module_se
     ),
 )
 async def post_events(
-    body: EventBatch, services: Services, session_id: Annotated[str, Depends(module_session)]
+    request: Request,
+    body: EventBatch,
+    services: Services,
+    session_id: Annotated[str, Depends(module_session)],
 ) -> Response:
     """Validated here, queued for the writer, answered after the group's commit: the request
     crosses one thread boundary (the writer), never a worker thread of its own."""
     incoming = [parse_event(raw) for raw in body.events]
+    started = time.perf_counter()
     future = services.events.submit(incoming, session_hash=token_hash(session_id))
     results = await asyncio.wrap_future(future)
+    metrics: Metrics = request.app.state.metrics
+    metrics.batch_seconds.observe(time.perf_counter() - started)
+    metrics.batch_answered([event_type(e) for e in incoming], [r.outcome.value for r in results])
     answer = [
         {"eventId": r.event_id, "outcome": r.outcome.value, "reason": r.reason} for r in results
     ]
     return Response(orjson.dumps({"results": answer}), media_type="application/json")
+
+
+def event_type(item: Incoming) -> str | None:
+    """The event's type, for the metrics: one of the known ones or None (a malformed event's
+    type is whatever was sent, and a label must not take any value a client sends)."""
+    if isinstance(item, Malformed):
+        return item.type if item.type in KNOWN_TYPES else None
+    return item.type.value
+
+
+KNOWN_TYPES = frozenset(t.value for t in EventType)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import logging.config
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +32,11 @@ from .common import (
 )
 
 log = logging.getLogger("starface_connector")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 def print_credentials(generated: list[GeneratedCredential]) -> None:
@@ -77,6 +84,25 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     }
 
 
+def json_logging() -> dict[str, Any]:
+    """Every log line as one JSON object on stderr: the connector's, uvicorn's, and one per
+    request (``starface_connector.access``; see :mod:`..api.observe` for what it holds)."""
+    handler = {"handlers": ["json"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "starface_connector.api.observe.JsonFormatter"}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"uvicorn": handler, "starface_connector": handler},
+    }
+
+
 def run_server(container: Container, *, with_scheduler: bool = True) -> None:
     """Serve until stopped, reconciling with the PBX meanwhile when one is configured."""
     import uvicorn
@@ -86,7 +112,12 @@ def run_server(container: Container, *, with_scheduler: bool = True) -> None:
     chosen = container.settings
     scheduler = None
     purger = None
-    if (with_scheduler and container.pbx is not None) or chosen.purge_daily:
+    options = uvicorn_options(chosen.host, chosen.port)
+    json_logs = chosen.log_format == "json"
+    if json_logs:
+        logging.config.dictConfig(json_logging())
+        options["log_config"] = None  # uvicorn's loggers log through the configuration above
+    elif (with_scheduler and container.pbx is not None) or chosen.purge_daily:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     if with_scheduler and container.pbx is not None:
         minutes = chosen.import_interval_minutes
@@ -103,7 +134,7 @@ def run_server(container: Container, *, with_scheduler: bool = True) -> None:
         purger = DailyPurge(container.retention)
         purger.start()
     try:
-        uvicorn.run(create_app(container), **uvicorn_options(chosen.host, chosen.port))
+        uvicorn.run(create_app(container, log_requests=json_logs), **options)
     finally:
         if scheduler is not None:
             scheduler.stop()
@@ -132,6 +163,29 @@ def serve(
             envvar="STARFACE_CONNECTOR_IMPORT_INTERVAL_MINUTES",
             min=0.1,
             help="Minutes between reconciliation imports (with --starface-url).",
+        ),
+    ] = None,
+    database_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--database-timeout",
+            envvar="STARFACE_CONNECTOR_DATABASE_TIMEOUT_SECONDS",
+            min=1.0,
+            max=3600.0,
+            help="Seconds a request waits at most for the database (connect, statement, free "
+            "connection) before it answers 503 with Retry-After (default 5).",
+            show_envvar=True,
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            envvar="STARFACE_CONNECTOR_LOG_FORMAT",
+            help="text, or json: one JSON object per line on stderr, and one line per request "
+            "(method, path, status, ms, client; never a query string, header or body).",
+            show_envvar=True,
+            case_sensitive=False,
         ),
     ] = None,
     purge_daily: Annotated[
@@ -171,6 +225,8 @@ def serve(
         port=port,
         database_url=database_url,
         import_interval_minutes=import_interval,
+        database_timeout_seconds=database_timeout,
+        log_format=log_format.value if log_format is not None else None,
         purge_daily=purge_daily or None,
         trusted_proxies=proxies,
     )

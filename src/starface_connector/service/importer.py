@@ -194,6 +194,8 @@ class Importer:
         self.clock_tolerance = clock_tolerance
         #: called after the plan and before the write (tests commit a live event there)
         self.on_planned: Callable[[], object] | None = None
+        #: told each run's outcome (done, partial, failed, refused, busy): the metrics
+        self.observers: list[Callable[[str], object]] = []
 
     def run(
         self,
@@ -206,19 +208,32 @@ class Importer:
     ) -> ImportReport:
         """Import now; raises :class:`ImportBusy` if one runs, :class:`ImportRefused` if it
         would delete more than ``max_delete_share`` of the jtel users unasked."""
-        if not self._local.acquire(blocking=False):
-            raise ImportBusy("an import is already running")
+        outcome = "failed"
         try:
-            with fewer_gc_pauses():
-                return self._run(
-                    fetch,
-                    dry_run=dry_run,
-                    trigger=trigger,
-                    progress=progress,
-                    allow_mass_delete=allow_mass_delete,
-                )
+            if not self._local.acquire(blocking=False):
+                raise ImportBusy("an import is already running")
+            try:
+                with fewer_gc_pauses():
+                    report = self._run(
+                        fetch,
+                        dry_run=dry_run,
+                        trigger=trigger,
+                        progress=progress,
+                        allow_mass_delete=allow_mass_delete,
+                    )
+            finally:
+                self._local.release()
+            outcome = "partial" if report.partial else "done"
+            return report
+        except ImportBusy:
+            outcome = "busy"
+            raise
+        except ImportRefused:
+            outcome = "refused"
+            raise
         finally:
-            self._local.release()
+            for observer in self.observers:
+                observer(outcome)
 
     def _run(
         self,

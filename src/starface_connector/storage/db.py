@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..domain.parameters import DEFAULTS
+from . import deadline
 from .tables import BatchLockRow, ParameterRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,26 +61,88 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def make_engine(raw_url: str, **kwargs: Any) -> Engine:
+#: the standard bound on each wait for the database: connecting, one statement, a free
+#: pooled connection (``--database-timeout``)
+DEFAULT_TIMEOUT = 5.0
+#: how much longer than the server's own statement timeout the client waits for an answer
+#: before it gives the connection up: the server's error is the better answer, this is for
+#: a network that swallows packets
+CLIENT_GRACE = 0.5
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+
+
+def make_engine(raw_url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
+    """An engine whose every wait is bounded by ``timeout`` seconds (connect, statement, pool
+    checkout), so a database fault becomes an error the API answers 503, never a hang."""
     url = parse_url(raw_url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, timeout, **kwargs)
     # hide_parameters: bound values (password hashes, names) never reach an error or a log
     options: dict[str, Any] = {
         "pool_pre_ping": True,
-        "pool_size": 10,
-        "max_overflow": 10,
+        "pool_size": POOL_SIZE,
+        "max_overflow": MAX_OVERFLOW,
+        "pool_timeout": timeout,
         "hide_parameters": True,
     }
+    postgresql = url.get_backend_name() == "postgresql"
+    if postgresql:
+        options["connect_args"] = _postgresql_limits(url, timeout)
+    else:
+        options["connect_args"] = {
+            "connect_timeout": timeout,
+            "read_timeout": timeout + CLIENT_GRACE,
+            "write_timeout": timeout + CLIENT_GRACE,
+        }
     options.update(kwargs)
     try:
         engine = create_engine(url, **options)
     except NoSuchModuleError as exc:  # pragma: no cover - drivers are dependencies
         raise DatabaseError(f"no driver for {describe(url)}: {exc}") from None
+    if postgresql:
+        deadline.guard(engine, timeout + CLIENT_GRACE)
+    else:
+        _mysql_statement_limit(engine, timeout)
     return engine
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+def _postgresql_limits(url: URL, timeout: float) -> dict[str, Any]:
+    """libpq's connect timeout (whole seconds, at least 2), the server's statement timeout,
+    and keepalives plus ``tcp_user_timeout`` so a peer gone silent is noticed in about
+    ``timeout`` seconds, also on a connection idle in the pool."""
+    seconds = max(2, math.ceil(timeout))
+    options = f"-c statement_timeout={round(timeout * 1000)}"
+    given = url.query.get("options")
+    if isinstance(given, str) and given:
+        options = f"{given} {options}"
+    return {
+        "connect_timeout": seconds,
+        "options": options,
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": round(timeout * 1000),
+    }
+
+
+def _mysql_statement_limit(engine: Engine, timeout: float) -> None:
+    """The server ends a statement running longer than ``timeout``: MariaDB's
+    ``max_statement_time`` counts lock waits too; MySQL's ``max_execution_time`` only
+    SELECTs (its lock waits end after ``innodb_lock_wait_timeout``)."""
+
+    @event.listens_for(engine, "connect")
+    def _limit(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if getattr(engine.dialect, "is_mariadb", False):
+            cursor.execute(f"SET SESSION max_statement_time = {timeout:.3f}")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {round(timeout * 1000)}")
+        cursor.close()
+
+
+def _sqlite_engine(url: URL, timeout: float, **kwargs: Any) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
@@ -87,12 +151,16 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
         url = url.set(database=str(path))
-    engine = create_engine(
-        url,
-        connect_args={"timeout": 60, "check_same_thread": False},
-        hide_parameters=True,
-        **kwargs,
-    )
+    options: dict[str, Any] = {
+        # a writer waits for another's write lock at most this long (SQLite's busy timeout)
+        "connect_args": {"timeout": timeout, "check_same_thread": False},
+        "hide_parameters": True,
+    }
+    if database and database != ":memory:":
+        options.update(pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_timeout=timeout)
+    options.update(kwargs)
+    engine = create_engine(url, **options)
+    busy = round(timeout * 1000)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -101,7 +169,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         # FULL: a committed batch survives a power cut, which is what a 200 promises.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={busy}")
         cursor.close()
         # SQLite's own lower() folds ASCII only; searches must find 'Özdemir' by 'özdemir'
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
@@ -174,28 +242,56 @@ def migration_lock(connection: Connection) -> Iterator[None]:
       it lasts for the session, across the implicit commits of DDL, and the server releases it
       when a killed client's connection drops.
 
-    Statement timeouts are lifted meanwhile: a migration may rewrite a large table, and the
-    wait for the lock is bounded by :data:`MIGRATION_LOCK_SECONDS` instead.
+    Statement timeouts (the server's and the client's, see :func:`make_engine`) are lifted
+    meanwhile: a migration may rewrite a large table, and the wait for the lock is bounded by
+    :data:`MIGRATION_LOCK_SECONDS` instead.
     """
     dialect = connection.dialect.name
+    dbapi: Any = connection.connection.dbapi_connection
     if dialect == "sqlite":
+        busy = dbapi.execute("PRAGMA busy_timeout").fetchone()[0]
+        dbapi.execute(f"PRAGMA busy_timeout={MIGRATION_LOCK_SECONDS * 1000}")
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError:  # another writer held the file longer than the busy timeout
-            raise _lock_busy(connection) from None
-        yield
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError:  # another writer held the file longer than that
+                raise _lock_busy(connection) from None
+            yield
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout={int(busy)}")
         return
     if dialect == "postgresql":
-        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_SECONDS}s'")
-        try:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-                raise _lock_busy(connection) from None
-            raise
-        yield
+        with deadline.lifted(dbapi):
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_SECONDS}s'")
+            try:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                )
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                    raise _lock_busy(connection) from None
+                raise
+            yield
         return
+    with _no_client_timeouts(dbapi):
+        yield from _mysql_migration_lock(connection)
+
+
+@contextmanager
+def _no_client_timeouts(dbapi: Any) -> Iterator[None]:
+    """PyMySQL's read and write timeouts off for one connection, then back."""
+    saved = (getattr(dbapi, "_read_timeout", None), getattr(dbapi, "_write_timeout", None))
+    if dbapi is not None:
+        dbapi._read_timeout = dbapi._write_timeout = None
+    try:
+        yield
+    finally:
+        if dbapi is not None:
+            dbapi._read_timeout, dbapi._write_timeout = saved
+
+
+def _mysql_migration_lock(connection: Connection) -> Iterator[None]:
     mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
     database = str(connection.scalar(text("SELECT DATABASE()")))
     name = f"{_LOCK_NAME}.{hashlib.sha256(database.encode()).hexdigest()[:32]}"  # <= 64 chars
