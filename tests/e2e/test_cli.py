@@ -133,6 +133,18 @@ def _pump(stream: object, sink: list[str]) -> None:
         sink.append(line)
 
 
+def start_pumps(server: Server) -> list[threading.Thread]:
+    """Read the server's stdout and stderr as they come (a full pipe would block it)."""
+    process = server.process
+    pumps = [
+        threading.Thread(target=_pump, args=(process.stdout, server.out), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, server.err), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    return pumps
+
+
 @contextmanager
 def serving(env: dict[str, str], *args: str, port: int | None = None) -> Iterator[Server]:
     port = port or free_port()
@@ -146,12 +158,7 @@ def serving(env: dict[str, str], *args: str, port: int | None = None) -> Iterato
         start_new_session=True,  # its own process group: stopped as a whole
     )
     server = Server(process, f"http://127.0.0.1:{port}")
-    pumps = [
-        threading.Thread(target=_pump, args=(process.stdout, server.out), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, server.err), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
+    pumps = start_pumps(server)
     try:
         deadline = time.monotonic() + 60
         while True:
