@@ -32,6 +32,7 @@ from starface_connector.service.events import Malformed
 from starface_connector.storage.tables import EventLogRow, SeenEventRow
 from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD
 from tests.e2e.test_cli import COMMAND, Server, environment, free_port, start_pumps
+from tests.logbook import remember_secret
 
 PFX = "Portal.WebServices.Starface."
 #: statuses and groups are taken (their standard is to ignore them)
@@ -159,6 +160,7 @@ class ModuleClient:
         )
         if response.status_code == 200:
             self.session_id = response.json()["sessionId"]
+            remember_secret("a module session id (load clients)", self.session_id)
             return True
         if response.status_code != 503:
             self.failures.append(f"session: {response.status_code} {response.text}")
