@@ -178,3 +178,13 @@ def grep_last(session: pytest.Session, items: list[pytest.Item]) -> None:
         module = pytest.Module.from_parent(session, path=GREP_TEST)
         last = [item for item in module.collect() if isinstance(item, pytest.Item)]
     items[:] = [item for item in items if item.path != GREP_TEST] + last
+
+
+def remember_command_secrets(env: dict[str, str], args: tuple[str, ...] | list[str]) -> None:
+    """The passwords a started command was given, in its environment or on its command line."""
+    for key, value in env.items():
+        if key.startswith("STARFACE_CONNECTOR_") and key.endswith("PASSWORD"):
+            remember_secret(f"${key} of a started command", value)
+    for option, value in itertools.pairwise(args):
+        if option.startswith("--") and option.endswith("password"):
+            remember_secret(f"{option} of a started command", value)

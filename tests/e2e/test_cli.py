@@ -40,7 +40,7 @@ from tests.conftest import (
     scratch_database,
     settings_for,
 )
-from tests.logbook import keep_output, process_files
+from tests.logbook import keep_output, process_files, remember_command_secrets
 
 PFX = "Portal.WebServices.Starface."
 IGNORE_USER_STATUS = PFX + "IgnoreUserStatus"
@@ -71,6 +71,7 @@ def environment(home: Path, *, columns: int | None = 200) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    remember_command_secrets(env, args)
     result = subprocess.run(
         [*COMMAND, *args],
         env=env,
@@ -157,6 +158,7 @@ def start_pumps(server: Server, name: str = "serve") -> list[threading.Thread]:
 @contextmanager
 def serving(env: dict[str, str], *args: str, port: int | None = None) -> Iterator[Server]:
     port = port or free_port()
+    remember_command_secrets(env, args)
     process = subprocess.Popen(
         [*COMMAND, "serve", "--port", str(port), *args],
         env=env,
