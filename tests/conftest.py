@@ -38,6 +38,8 @@ from starface_connector.storage.tables import (
     TombstoneRow,
     UserRow,
 )
+from tests import logbook
+from tests.logbook import remember_secret
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -49,9 +51,25 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MODULE_LOGIN = "starface-module"
 MODULE_PASSWORD = "module-secret-for-tests"
 ADMIN_PASSWORD = "sysadmin-secret-for-tests"
+remember_secret("the tests' module password", MODULE_PASSWORD)
+remember_secret("the tests' sysadmin password", ADMIN_PASSWORD)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "starface" / "starface-rest-api-6.7.0.22.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logbook.start()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """The secrets grep runs last, after whatever else was selected (added if it was not)."""
+    logbook.grep_last(session, items)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(f"logs of this run (grepped for secrets): {logbook.folder()}")
 
 
 def _unreachable(backend: str, exc: Exception) -> None:
@@ -124,6 +142,8 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "starface_password": None,
         **overrides,
     }
+    for name in ("module_password", "admin_password", "starface_password"):
+        remember_secret(f"settings' {name}", values.get(name))
     return Settings(**values)
 
 
@@ -211,11 +231,13 @@ class Connector:
     def open_session(
         self, login: str = MODULE_LOGIN, password: str = MODULE_PASSWORD
     ) -> httpx.Response:
+        remember_secret(f"password tried for {login}", password)
         response = self.http.post(
             f"{self.url}/starface/v1/session", json={"login": login, "password": password}
         )
         if response.status_code == 200:
             self.session_id = response.json()["sessionId"]
+            remember_secret("a module session id", self.session_id)
         return response
 
     def send(self, *events: dict[str, Any], session_id: str | None = None) -> httpx.Response:
@@ -280,9 +302,14 @@ class Connector:
 
     # -- jtel side --
     def login(self, username: str, password: str) -> httpx.Response:
-        return self.http.post(
+        if password != username:  # a password equal to the UsersUID is no secret
+            remember_secret(f"password tried for {username}", password)
+        response = self.http.post(
             f"{self.url}/api/v1/auth/login", json={"username": username, "password": password}
         )
+        if response.status_code == 200:
+            remember_secret(f"a token of {username}", response.json().get("token"))
+        return response
 
     def token(self, username: str, password: str) -> str:
         response = self.login(username, password)
@@ -296,6 +323,9 @@ class Connector:
         return self.as_token(self.admin_token, method, path, **kwargs)
 
     def as_token(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        body = kwargs.get("json")
+        if path.endswith("/password") and isinstance(body, dict):
+            remember_secret(f"a password set at {path}", body.get("password"))
         return self.http.request(
             method, f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
         )

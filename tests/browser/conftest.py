@@ -35,6 +35,7 @@ from tests.conftest import (
     reset,
     settings_for,
 )
+from tests.logbook import remember_secret
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -48,6 +49,7 @@ FLAGS = [
 ]
 SHOTS = REPO_ROOT / "test-output" / "screenshots"
 PBX_LOGIN, PBX_PASSWORD = "console-import", "pbx-secret-for-tests"
+remember_secret("the browser tests' PBX password", PBX_PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +136,8 @@ def shoot(page: Page, name: str) -> Path:
 
 
 def sign_in(page: Page, url: str, username: str, password: str) -> None:
+    if password != username:  # a password equal to the UsersUID is no secret
+        remember_secret(f"password typed for {username}", password)
     page.goto(f"{url}/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)

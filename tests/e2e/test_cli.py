@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from tests.conftest import (
     scratch_database,
     settings_for,
 )
+from tests.logbook import keep_output, process_files, remember_command_secrets
 
 PFX = "Portal.WebServices.Starface."
 IGNORE_USER_STATUS = PFX + "IgnoreUserStatus"
@@ -70,7 +71,8 @@ def environment(home: Path, *, columns: int | None = 200) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    remember_command_secrets(env, args)
+    result = subprocess.run(
         [*COMMAND, *args],
         env=env,
         capture_output=True,
@@ -78,6 +80,8 @@ def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    keep_output(" ".join(args[:2]), result.stdout, result.stderr)
+    return result
 
 
 def no_traceback(result: subprocess.CompletedProcess[str] | Server) -> None:
@@ -128,14 +132,33 @@ class Server:
         return self.process.wait(5)
 
 
-def _pump(stream: object, sink: list[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.append(line)
+def _pump(stream: object, sink: list[str], kept: Path | None = None) -> None:
+    with kept.open("a", encoding="utf-8") if kept else nullcontext() as copy:
+        for line in stream:  # type: ignore[attr-defined]
+            sink.append(line)
+            if copy is not None:
+                copy.write(line)
+                copy.flush()
+
+
+def start_pumps(server: Server, name: str = "serve") -> list[threading.Thread]:
+    """Read the server's stdout and stderr as they come (a full pipe would block it), and
+    keep both in the run's log folder for the secrets grep."""
+    process = server.process
+    out, err = process_files(name)
+    pumps = [
+        threading.Thread(target=_pump, args=(process.stdout, server.out, out), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, server.err, err), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    return pumps
 
 
 @contextmanager
 def serving(env: dict[str, str], *args: str, port: int | None = None) -> Iterator[Server]:
     port = port or free_port()
+    remember_command_secrets(env, args)
     process = subprocess.Popen(
         [*COMMAND, "serve", "--port", str(port), *args],
         env=env,
@@ -146,12 +169,7 @@ def serving(env: dict[str, str], *args: str, port: int | None = None) -> Iterato
         start_new_session=True,  # its own process group: stopped as a whole
     )
     server = Server(process, f"http://127.0.0.1:{port}")
-    pumps = [
-        threading.Thread(target=_pump, args=(process.stdout, server.out), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, server.err), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
+    pumps = start_pumps(server)
     try:
         deadline = time.monotonic() + 60
         while True:

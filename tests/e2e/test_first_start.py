@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -40,8 +39,16 @@ from tests.conftest import (
     scratch_database,
     settings_for,
 )
-from tests.e2e.test_cli import CREDENTIALS, Server, _pump, environment, free_port, no_traceback
+from tests.e2e.test_cli import (
+    CREDENTIALS,
+    Server,
+    environment,
+    free_port,
+    no_traceback,
+    start_pumps,
+)
 from tests.integration.test_storage import collation_differences, schema_differences
+from tests.logbook import keep_output
 
 KILL_POINTS = 20
 CHILD = [sys.executable, "-m", "tests.e2e.start_child"]
@@ -67,6 +74,7 @@ def first_start(env: dict[str, str], url: str, kill_at: int | None = None) -> tu
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+    keep_output("first-start", result.stdout, result.stderr)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -146,8 +154,7 @@ def start_released(env: dict[str, str], url: str) -> Server:
         start_new_session=True,
     )
     server = Server(process, f"http://127.0.0.1:{port}")
-    for stream, sink in ((process.stdout, server.out), (process.stderr, server.err)):
-        threading.Thread(target=_pump, args=(stream, sink), daemon=True).start()
+    start_pumps(server)
     return server
 
 

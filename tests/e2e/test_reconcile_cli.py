@@ -16,6 +16,7 @@ import httpx
 from starface_connector.serving import run_in_thread
 from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from tests.e2e.test_cli import COMMAND, environment, free_port, no_traceback, serving
+from tests.logbook import keep_output
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "sysadmin-e2e-secret"
@@ -118,6 +119,7 @@ def test_simulate_pushes_users_and_live_traffic_to_a_connector(tmp_path: Path) -
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
+        keep_output("simulate", simulated.stdout, simulated.stderr)
         assert simulated.returncode == 0, simulated.stderr
         assert "STARFACE simulator: http://127.0.0.1:" in simulated.stdout
         assert f"pushing events to {server.url} at 30/s" in simulated.stdout
