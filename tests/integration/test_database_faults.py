@@ -97,9 +97,12 @@ def c(faulty: Faulty) -> Iterator[Connector]:
             faulty.proxy.restore()
 
 
+#: the tests that break the network: SQLite is a file, with no connection to cut
+NETWORKED = pytest.mark.parametrize("faulty", ["postgresql", "mariadb"], indirect=True)
+
+
 def proxied(faulty: Faulty) -> FaultProxy:
-    if faulty.proxy is None:
-        pytest.skip("SQLite is a file: no network to break")
+    assert faulty.proxy is not None, "only PostgreSQL and MariaDB are reached through a proxy"
     return faulty.proxy
 
 
@@ -116,6 +119,7 @@ def assert_unavailable(response: httpx.Response, took: float) -> None:
 
 
 @pytest.mark.slow
+@NETWORKED
 @pytest.mark.parametrize("mode", ["blackhole", "refuse"])
 def test_outage_answers_503_in_time_and_recovers_without_restart(
     faulty: Faulty, c: Connector, mode: str
@@ -152,6 +156,7 @@ def test_outage_answers_503_in_time_and_recovers_without_restart(
     assert c.http.get(f"{c.url}/readyz").status_code == 200
 
 
+@NETWORKED
 def test_lost_commit_reply_answers_outcome_unknown_and_a_resend_is_duplicate(
     faulty: Faulty, c: Connector
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -29,7 +30,9 @@ def call(app: Observe, method: str, path: str) -> int:
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": path, "headers": [], "client": None}
-    asyncio.run(app(scope, receive, send))
+    # a thread of its own: an event loop another test left running here must not matter
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
     return int(sent[0]["status"])
 
 
