@@ -134,7 +134,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[str, ...]]] = {
     # ---- operations, the document and the API docs: public
     ("GET", "/healthz"): (Call("/healthz"), PUBLIC),
     ("GET", "/readyz"): (Call("/readyz"), PUBLIC),
-    ("GET", "/metrics"): (Call("/metrics"), PUBLIC),
+    ("GET", "/metrics"): (Call("/metrics"), PUBLIC),  # counts only: see operations.md
     ("GET", "/openapi.json"): (Call("/openapi.json"), PUBLIC),
     ("GET", "/docs"): (Call("/docs"), PUBLIC),
     ("GET", "/redoc"): (Call("/redoc"), PUBLIC),
