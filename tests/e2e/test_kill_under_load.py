@@ -130,6 +130,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event_and_applies_none_twice(
             stop.set()
             for thread in threads:
                 thread.join(150)
+            assert not any(t.is_alive() for t in threads), "a client still waits for an answer"
             loaded = time.monotonic() - began_run
             failures = [f for c in clients for f in c.failures]
             assert not failures, failures
