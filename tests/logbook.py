@@ -7,8 +7,8 @@ the other at the end (``tests/test_no_secret_in_logs.py``).
 * ``processes/NNN-NAME.stdout`` and ``.stderr``: what every ``starface-connector`` process the
   tests started wrote (servers and one-shot commands).
 
-The folder is ``$TEST_LOG_DIR`` when set (CI keeps it as an artifact), else a fresh temporary
-folder; its path is printed in the run's summary.
+The folder is a new one, in ``$TEST_LOG_DIR`` when set (CI keeps it as an artifact), else in
+the temporary folder; its path is printed in the run's summary.
 
 Secrets are registered by name as the tests make them (:func:`remember_secret`): the
 built-in accounts' passwords, passwords typed at sign-in or set through the API, session ids
@@ -71,11 +71,9 @@ def folder() -> Path:
     global _folder
     if _folder is None:
         chosen = os.environ.get("TEST_LOG_DIR")
-        if chosen:
-            _folder = Path(chosen)
-            _folder.mkdir(parents=True, exist_ok=True)
-        else:
-            _folder = Path(tempfile.mkdtemp(prefix="starface-connector-test-logs-"))
+        if chosen:  # a run's own folder in it: an earlier run's logs are not this run's
+            Path(chosen).mkdir(parents=True, exist_ok=True)
+        _folder = Path(tempfile.mkdtemp(prefix="starface-connector-test-logs-", dir=chosen))
     return _folder
 
 

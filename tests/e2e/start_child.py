@@ -44,6 +44,9 @@ def first_start(url: str, kill_at: int | None) -> None:
 
 
 def serve(args: list[str]) -> None:
+    import uvicorn  # noqa: F401  (imported before "ready": what serve imports late, too)
+
+    import starface_connector.api.app  # noqa: F401
     from starface_connector.cli import run
 
     print("ready", flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -30,14 +31,15 @@ from starface_connector.domain.parameters import read_parameters
 from starface_connector.domain.rules import World, apply, decide
 from starface_connector.service.events import Malformed
 from starface_connector.storage.tables import EventLogRow, SeenEventRow
-from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD
-from tests.e2e.test_cli import COMMAND, Server, environment, free_port, start_pumps
+from tests.conftest import ADMIN_PASSWORD, MODULE_LOGIN, MODULE_PASSWORD, REPO_ROOT
+from tests.e2e.test_cli import Server, environment, free_port, start_pumps
 from tests.logbook import remember_secret
 
 PFX = "Portal.WebServices.Starface."
 #: statuses and groups are taken (their standard is to ignore them)
 TAKE_EVERYTHING = {PFX + "IgnoreUserStatus": "0", PFX + "IgnoreGroupUpdate": "0"}
 USER_STATUSES = ("LOGGED_IN", "LOGGED_OUT")
+CHILD = [sys.executable, "-m", "tests.e2e.start_child"]
 PHONE_STATUSES = ("IDLE", "RINGING", "BUSY", "OFFLINE")
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -53,18 +55,41 @@ def server_environment(home: Path) -> dict[str, str]:
 
 def start_server(env: dict[str, str], url: str, timeout: float = 60) -> Server:
     """A real ``serve`` on ``url`` in its own process group, once it answers /readyz."""
+    return release(standby(env, url, timeout), timeout)
+
+
+def standby(env: dict[str, str], url: str, timeout: float = 60) -> Server:
+    """A ``serve`` process with its modules imported, waiting for :func:`release`: started
+    while the one before it still runs, so a restart takes what a start takes once Python
+    is loaded (the test kills 20 times; it need not wait for 20 interpreters)."""
     port = free_port()
     process = subprocess.Popen(
-        [*COMMAND, "serve", "--port", str(port), "--database-url", url],
+        [*CHILD, "serve", "--port", str(port), "--database-url", url],
         env=env,
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
     server = Server(process, f"http://127.0.0.1:{port}")
     start_pumps(server)
+    deadline = time.monotonic() + timeout
+    while not server.out:
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop(signal.SIGKILL)
+            pytest.fail(f"serve did not get ready:\n{server.stdout}{server.stderr}")
+        time.sleep(0.01)
+    return server
+
+
+def release(server: Server, timeout: float = 60) -> Server:
+    """Let a :func:`standby` server start; return it once it answers /readyz."""
+    process = server.process
+    assert process.stdin is not None
+    process.stdin.write("go\n")
+    process.stdin.flush()
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
