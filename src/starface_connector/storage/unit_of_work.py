@@ -16,6 +16,7 @@ from sqlalchemy.exc import (
     StatementError,
 )
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..service.errors import OutcomeUnknown, StoreUnavailable, ValueRefused
 from ..service.ports import (
@@ -39,6 +40,23 @@ from .tables import (
     UserRow,
 )
 from .world import SqlWorldRepository, take_write_lock
+
+
+def _delete_oldest(
+    db: Connection,
+    key: InstrumentedAttribute[Any],
+    stamp: InstrumentedAttribute[Any],
+    before: datetime,
+    limit: int,
+) -> int:
+    """Delete up to ``limit`` of the oldest rows dated before ``before``: their keys first, by
+    the time index, then exactly those rows, so no range lock falls on what stays. The date is
+    checked again in the delete: a row renewed meanwhile (an eventId forgotten and processed
+    anew) stays."""
+    keys = list(db.scalars(select(key).where(stamp < before).order_by(stamp).limit(limit)))
+    if not keys:
+        return 0
+    return _rowcount(db.execute(delete(key.class_).where(key.in_(keys), stamp < before)))
 
 
 def _rowcount(result: Any) -> int:
@@ -226,19 +244,8 @@ class SqlLoginFailureStore:
         self._db.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
 
     def prune(self, *, before: datetime, limit: int) -> int:
-        # ids first, then exactly those: no range lock on what stays (see SqlRetentionStore)
-        ids = list(
-            self._db.scalars(
-                select(LoginFailureRow.id)
-                .where(LoginFailureRow.failed_at < before)
-                .order_by(LoginFailureRow.failed_at)
-                .limit(limit)
-            )
-        )
-        if not ids:
-            return 0
-        return _rowcount(
-            self._db.execute(delete(LoginFailureRow).where(LoginFailureRow.id.in_(ids)))
+        return _delete_oldest(
+            self._db, LoginFailureRow.id, LoginFailureRow.failed_at, before, limit
         )
 
 
@@ -281,36 +288,13 @@ class SqlRetentionStore:
         self._db = connection
 
     def purge_event_log(self, *, received_before: datetime, limit: int) -> int:
-        ids = list(
-            self._db.scalars(
-                select(EventLogRow.id)
-                .where(EventLogRow.received_at < received_before)
-                .order_by(EventLogRow.received_at)
-                .limit(limit)
-            )
+        return _delete_oldest(
+            self._db, EventLogRow.id, EventLogRow.received_at, received_before, limit
         )
-        if not ids:
-            return 0
-        return _rowcount(self._db.execute(delete(EventLogRow).where(EventLogRow.id.in_(ids))))
 
     def purge_event_ids(self, *, seen_before: datetime, limit: int) -> int:
-        ids = list(
-            self._db.scalars(
-                select(SeenEventRow.event_id)
-                .where(SeenEventRow.seen_at < seen_before)
-                .order_by(SeenEventRow.seen_at)
-                .limit(limit)
-            )
-        )
-        if not ids:
-            return 0
-        # seen_at again: an eventId forgotten and processed anew meanwhile stays remembered
-        return _rowcount(
-            self._db.execute(
-                delete(SeenEventRow).where(
-                    SeenEventRow.event_id.in_(ids), SeenEventRow.seen_at < seen_before
-                )
-            )
+        return _delete_oldest(
+            self._db, SeenEventRow.event_id, SeenEventRow.seen_at, seen_before, limit
         )
 
 
