@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
+from starface_connector.storage.db import upgrade
 from tests.conftest import Connector
 
 P = "Portal.WebServices.Starface."
@@ -62,3 +66,17 @@ def get_user(c: Connector, login: str) -> dict[str, Any]:
     found = c.user(login)
     assert found is not None, f"user {login} not found"
     return found
+
+
+def upgrade_in_thread(engine: Engine) -> tuple[threading.Thread, list[BaseException | None]]:
+    """A migration run in a thread not yet started; the list receives None, or what it raised."""
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            upgrade(engine)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    return threading.Thread(target=start), outcome

@@ -9,7 +9,6 @@ connect timeout).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from starface_connector.storage.db import MAX_OVERFLOW, POOL_SIZE
 from starface_connector.storage.deadline import WATCHDOG
 from tests.conftest import Connector, open_container, reset, scratch_database, settings_for
 from tests.faultproxy import FaultProxy
+from tests.integration.helpers import upgrade_in_thread
 from tests.integration.test_metrics import scrape, value
 
 TIMEOUT = 2.0
@@ -223,16 +223,7 @@ def test_a_start_waits_for_the_migration_lock_longer_than_the_timeout(
         holder, starter = make_engine(url, timeout=1), make_engine(url, timeout=1)
         try:
             upgrade(holder)
-            outcome: list[BaseException | None] = []
-
-            def start() -> None:
-                try:
-                    upgrade(starter)
-                    outcome.append(None)
-                except BaseException as exc:
-                    outcome.append(exc)
-
-            thread = threading.Thread(target=start)
+            thread, outcome = upgrade_in_thread(starter)
             with holder.connect() as connection, migration_lock(connection):
                 thread.start()
                 time.sleep(3 * 1 + 1)  # well past the timeout and the client's deadline

@@ -78,6 +78,7 @@ from starface_connector.storage.tables import (
 )
 from starface_connector.storage.views import LogFilter
 from tests.conftest import MovableClock, open_container, reset, scratch_database, settings_for
+from tests.integration.helpers import upgrade_in_thread
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -268,16 +269,7 @@ def test_a_start_waits_for_the_migration_lock_then_finds_the_work_done(
         try:
             upgrade(holder)
             before = dump(holder)
-            outcome: list[BaseException | None] = []
-
-            def start() -> None:
-                try:
-                    upgrade(starter)
-                    outcome.append(None)
-                except BaseException as exc:
-                    outcome.append(exc)
-
-            thread = threading.Thread(target=start)
+            thread, outcome = upgrade_in_thread(starter)
             with holder.connect() as connection, migration_lock(connection):
                 thread.start()
                 with holder.connect() as watcher:
