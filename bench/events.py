@@ -121,6 +121,17 @@ def running(name: str, command: list[str], env: dict[str, str], port: int) -> It
             process.wait(10)
 
 
+def serve_environment(database_url: str) -> dict[str, str]:
+    """What ``serve`` reads from its environment in every benchmark: the database and the
+    accounts :func:`prepare` created."""
+    return {
+        "STARFACE_CONNECTOR_DATABASE_URL": database_url,
+        "STARFACE_CONNECTOR_MODULE_LOGIN": MODULE[0],
+        "STARFACE_CONNECTOR_MODULE_PASSWORD": MODULE[1],
+        "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+
+
 def prepare(database_url: str) -> None:
     """Accounts, the parameters this mix wants applied, and the agents, before any load."""
     settings = Settings(
@@ -297,12 +308,7 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str) -> list[dict
     ):
         prepare(connector_db)
         ports = {k: free_port() for k in ("connector", "noop", "insert")}
-        env = {
-            "STARFACE_CONNECTOR_DATABASE_URL": connector_db,
-            "STARFACE_CONNECTOR_MODULE_LOGIN": MODULE[0],
-            "STARFACE_CONNECTOR_MODULE_PASSWORD": MODULE[1],
-            "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        }
+        env = serve_environment(connector_db)
         ceiling = [python, "-m", "bench.ceiling"]
         serve = [command, "serve", "--port", str(ports["connector"])]
         path = {"PYTHONPATH": str(ROOT)}

@@ -43,7 +43,14 @@ from bench.common import (
     print_table,
     publish,
 )
-from bench.events import ADMIN_PASSWORD, MODULE, SERVERS, free_port, open_session, running
+from bench.events import (
+    ADMIN_PASSWORD,
+    SERVERS,
+    free_port,
+    open_session,
+    running,
+    serve_environment,
+)
 from bench.events import prepare as prepare_accounts
 
 AGENTS = 200
@@ -214,10 +221,7 @@ def measure_database(name: str, args: argparse.Namespace) -> list[dict[str, Any]
         prepare_accounts(database_url)
         port = free_port()
         env = {
-            "STARFACE_CONNECTOR_DATABASE_URL": database_url,
-            "STARFACE_CONNECTOR_MODULE_LOGIN": MODULE[0],
-            "STARFACE_CONNECTOR_MODULE_PASSWORD": MODULE[1],
-            "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            **serve_environment(database_url),
             # the spread flood comes through "a proxy" on the loopback
             "STARFACE_CONNECTOR_TRUSTED_PROXY": "127.0.0.1",
         }

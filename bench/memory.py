@@ -26,7 +26,6 @@ from bench.common import environment, print_table, publish
 from bench.events import (
     ADMIN_PASSWORD,
     LUA,
-    MODULE,
     SIMULATED_START,
     THREADS,
     Dates,
@@ -35,6 +34,7 @@ from bench.events import (
     open_session,
     prepare,
     running,
+    serve_environment,
 )
 
 
@@ -82,12 +82,7 @@ def main(argv: list[str]) -> None:
         url = f"sqlite:///{Path(folder) / 'connector.db'}"
         prepare(url)
         port = free_port()
-        env = {
-            "STARFACE_CONNECTOR_DATABASE_URL": url,
-            "STARFACE_CONNECTOR_MODULE_LOGIN": MODULE[0],
-            "STARFACE_CONNECTOR_MODULE_PASSWORD": MODULE[1],
-            "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        }
+        env = serve_environment(url)
         command = [str(Path(sys.executable).with_name("starface-connector")), "serve"]
         with running("connector", [*command, "--port", str(port)], env, port) as server:
             pid = server.process.pid

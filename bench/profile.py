@@ -26,8 +26,6 @@ from pathlib import Path
 
 from bench.common import ScratchDatabases, environment, publish
 from bench.events import (
-    ADMIN_PASSWORD,
-    MODULE,
     SERVERS,
     SIMULATED_START,
     Dates,
@@ -38,6 +36,7 @@ from bench.events import (
     open_session,
     prepare,
     running,
+    serve_environment,
 )
 
 #: a frame as ``py-spy --format raw --nolineno`` writes it: ``function (path)``
@@ -122,12 +121,7 @@ def main(argv: list[str]) -> None:
     with ScratchDatabases(SERVERS[args.database]) as dbs, dbs.fresh() as database:
         prepare(database)
         port = free_port()
-        env = {
-            "STARFACE_CONNECTOR_DATABASE_URL": database,
-            "STARFACE_CONNECTOR_MODULE_LOGIN": MODULE[0],
-            "STARFACE_CONNECTOR_MODULE_PASSWORD": MODULE[1],
-            "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        }
+        env = serve_environment(database)
         serve = [command, "serve", "--port", str(port)]
         with running("connector", serve, env, port) as server, tempfile.TemporaryDirectory() as d:
             session = open_session(server.url)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -43,15 +42,13 @@ from tests.e2e.test_cli import (
     CREDENTIALS,
     Server,
     environment,
-    free_port,
     no_traceback,
-    start_pumps,
 )
+from tests.e2e.traffic import CHILD, start_released
 from tests.integration.test_storage import collation_differences, schema_differences
 from tests.logbook import keep_output
 
 KILL_POINTS = 20
-CHILD = [sys.executable, "-m", "tests.e2e.start_child"]
 
 
 def child_environment(home: Path) -> dict[str, str]:
@@ -138,24 +135,6 @@ def test_a_first_start_killed_at_any_statement_is_completed_by_the_next(
 
 
 # ---- two instances at once ------------------------------------------------------------------
-
-
-def start_released(env: dict[str, str], url: str) -> Server:
-    """A real ``serve`` that waits, fully imported, for the word to start."""
-    port = free_port()
-    process = subprocess.Popen(
-        [*CHILD, "serve", "--port", str(port), "--database-url", url],
-        env=env,
-        cwd=REPO_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    start_pumps(server)
-    return server
 
 
 def wait_for(condition: object, what: str, servers: list[Server], timeout: float = 60) -> None:

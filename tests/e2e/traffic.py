@@ -58,23 +58,30 @@ def start_server(env: dict[str, str], url: str, timeout: float = 60) -> Server:
     return release(standby(env, url, timeout), timeout)
 
 
-def standby(env: dict[str, str], url: str, timeout: float = 60) -> Server:
-    """A ``serve`` process with its modules imported, waiting for :func:`release`: started
-    while the one before it still runs, so a restart takes what a start takes once Python
-    is loaded (the test kills 20 times; it need not wait for 20 interpreters)."""
+def start_released(env: dict[str, str], url: str) -> Server:
+    """A real ``serve`` that waits, fully imported, for the word to start (:func:`release`)."""
     port = free_port()
     process = subprocess.Popen(
         [*CHILD, "serve", "--port", str(port), "--database-url", url],
         env=env,
         cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
     server = Server(process, f"http://127.0.0.1:{port}")
     start_pumps(server)
+    return server
+
+
+def standby(env: dict[str, str], url: str, timeout: float = 60) -> Server:
+    """A ``serve`` process with its modules imported, waiting for :func:`release`: started
+    while the one before it still runs, so a restart takes what a start takes once Python
+    is loaded (the test kills 20 times; it need not wait for 20 interpreters)."""
+    server = start_released(env, url)
+    process = server.process
     deadline = time.monotonic() + timeout
     while not server.out:
         if process.poll() is not None or time.monotonic() > deadline:
