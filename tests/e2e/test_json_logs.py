@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import httpx
+from sqlalchemy import update
 
-from tests.e2e.test_cli import environment, no_traceback, serving
+from starface_connector.storage.db import make_engine
+from starface_connector.storage.tables import ParameterRow
+from tests.e2e.test_cli import SESSION_SECONDS, cli, default_db, environment, no_traceback, serving
 
 MODULE_PASSWORD = "module-password-in-no-log-7f3a"
 ADMIN_PASSWORD = "admin-password-in-no-log-91c2"
@@ -24,6 +27,13 @@ def test_json_logs_one_line_per_request_and_no_secret(tmp_path: Path) -> None:
         "STARFACE_CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     secrets = [MODULE_PASSWORD, ADMIN_PASSWORD, WRONG_PASSWORD, QUERY_SECRET, COOKIE_SECRET]
+    assert cli(env, "db", "upgrade").returncode == 0
+    engine = make_engine(f"sqlite:///{default_db(tmp_path)}")
+    with engine.begin() as connection:  # a stored value that does not validate: a warning
+        connection.execute(
+            update(ParameterRow).where(ParameterRow.name == SESSION_SECONDS).values(value="soon")
+        )
+    engine.dispose()
     with serving(env, "--log-format", "json") as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             refused = http.post(
@@ -70,6 +80,8 @@ def test_json_logs_one_line_per_request_and_no_secret(tmp_path: Path) -> None:
         assert isinstance(line["ms"], float) and line["ms"] >= 0
         assert line["level"] == "info" and line["time"].endswith("Z")
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own, as JSON
+    (warning,) = [line for line in lines if line["level"] == "warning"]
+    assert "SessionExpireSeconds" in warning["message"]
     everything = server.stdout + server.stderr
     for secret in secrets:
         assert secret not in everything

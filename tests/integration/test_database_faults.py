@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +155,25 @@ def test_outage_answers_503_in_time_and_recovers_without_restart(
     assert listing.status_code == 200, listing.text
     assert {u["usersUid"] for u in listing.json()["items"]} >= {"anna", "bert"}
     assert c.http.get(f"{c.url}/readyz").status_code == 200
+
+
+@pytest.mark.slow
+@NETWORKED
+def test_batches_queued_during_an_outage_answer_503_in_time_too(
+    faulty: Faulty, c: Connector
+) -> None:
+    """Batches waiting for the writer while it runs into the fault hear the fault with it,
+    instead of each waiting for the database once more."""
+    proxy = proxied(faulty)
+    assert c.one(c.user_update("erik"))["outcome"] == "applied"  # the session is verified
+    proxy.set_mode("blackhole")
+    batches = [[c.user_update(f"queued-{n}")] for n in range(6)]
+    with ThreadPoolExecutor(len(batches)) as pool:  # within the second the session is trusted
+        answers = list(pool.map(lambda batch: timed(lambda: c.send(*batch)), batches))
+    for response, took in answers:
+        assert_unavailable(response, took)
+    proxy.restore()
+    assert c.one(c.user_update("erik", firstName="Erika"))["outcome"] == "applied"
 
 
 @NETWORKED

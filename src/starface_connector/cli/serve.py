@@ -64,7 +64,10 @@ def prepare(container: Container) -> None:
         )
     )
     for problem in container.admin.parameter_problems():
-        err.print(f"warning: {problem}", style="yellow", highlight=False, markup=False)
+        if chosen.log_format == "json":  # stderr holds JSON lines only
+            log.warning("%s", problem)
+        else:
+            err.print(f"warning: {problem}", style="yellow", highlight=False, markup=False)
 
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
@@ -231,6 +234,8 @@ def serve(
         trusted_proxies=proxies,
     )
     check_port_free(chosen.host, chosen.port)
+    if chosen.log_format == "json":
+        logging.config.dictConfig(json_logging())
     container = open_connector(chosen)
     prepare(container)
     console.print(

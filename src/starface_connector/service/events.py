@@ -15,7 +15,7 @@ from ..domain.model import Change, CreateUser, Event, Outcome, PasswordPolicy
 from ..domain.parameters import Parameters
 from ..domain.reasons import Note, Why, english, note
 from ..domain.rules import STANDARD_LIMITS, Limits, World, apply, decide
-from .errors import ValueRefused
+from .errors import StoreUnavailable, ValueRefused
 from .parameters import ParameterCache
 from .ports import Clock, LogEntry, Source, UnitOfWork, UnitOfWorkFactory
 from .security import PasswordHasher, random_password
@@ -175,12 +175,31 @@ class EventService:
                 return
             (job,) = group
             self._answer(job, lambda: self._write_each(job))
-        except BaseException as exc:  # unavailable, outcome unknown, a bug: every request hears
+        except StoreUnavailable as exc:
+            # the batches that came in meanwhile would wait for the same fault once more:
+            # they hear it now (nothing of theirs was applied either), so no request waits
+            # for the database longer than one attempt
+            for job in group + self._waiting():
+                job.future.set_exception(exc)
+        except BaseException as exc:  # outcome unknown, a bug: every request hears
             for job in group:
                 job.future.set_exception(exc)
         else:
             for job, results in zip(group, answers, strict=True):
                 job.future.set_result(results)
+
+    def _waiting(self) -> list[_Job]:
+        """Take every batch queued now (a stop request stays queued)."""
+        jobs: list[_Job] = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return jobs
+            if job is None:
+                self._queue.put(None)
+                return jobs
+            jobs.append(job)
 
     @staticmethod
     def _answer(job: _Job, work: Callable[[], list[EventResult]]) -> None:

@@ -106,7 +106,8 @@ def guard(engine: Engine, seconds: float) -> None:
         return cursor.connection
 
     def itself(connection: Any) -> Any:
-        return connection
+        # commit and rollback get the pool's proxy, the ping the driver's connection itself
+        return getattr(connection, "dbapi_connection", None) or connection
 
     for name, connection_of in (
         ("do_execute", of_cursor),
