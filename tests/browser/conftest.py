@@ -26,6 +26,7 @@ from starface_connector.domain.pbx import PbxSnapshot
 from starface_connector.serving import run_in_thread
 from starface_connector.simulation import SimulatedPbx, create_simulator_app
 from starface_connector.starface.client import StarfaceClient
+from starface_connector.web.session import SESSION_COOKIE
 from tests.conftest import (
     ADMIN_PASSWORD,
     IN_CI,
@@ -124,6 +125,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     yield opened
     if getattr(request.node, "failed_call", False):
         shoot(opened, f"{request.node.name}-FAILED")
+    for cookie in context.cookies():  # the console's session must never reach a log either
+        if cookie.get("name") == SESSION_COOKIE:
+            remember_secret("a console session cookie", cookie.get("value"))
     context.close()
 
 
