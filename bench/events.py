@@ -157,10 +157,11 @@ def prepare(database_url: str) -> None:
 SIMULATED_START = 12 * 3600
 
 
-def create_agents(url: str, session: str) -> None:
+def create_agents(url: str, session: str, count: int = POOL) -> None:
+    """``count`` agents (logins from 100000 on), in batches of 1,000, dated before any load."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - SIMULATED_START - 3600))
-    with httpx.Client(base_url=url, timeout=120) as http:
-        for start in range(0, POOL, 1000):
+    with httpx.Client(base_url=url, timeout=300) as http:
+        for start in range(0, count, 1000):
             events = [
                 {
                     "eventId": f"setup-{secrets.token_hex(4)}-{n}",
@@ -169,14 +170,14 @@ def create_agents(url: str, session: str) -> None:
                     "user": {
                         "login": str(100000 + n),
                         "firstName": "Agent",
-                        "familyName": "Lasttest",
+                        "familyName": f"Lasttest {n}",
                         "email": f"{100000 + n}@example.com",
                         "language": "de",
                         "admin": False,
                         "phoneNumbers": [str(100000 + n)],
                     },
                 }
-                for n in range(start, start + 1000)
+                for n in range(start, min(count, start + 1000))
             ]
             answer = http.post(
                 "/starface/v1/events", json={"events": events}, headers={"X-Session-Id": session}

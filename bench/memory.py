@@ -29,6 +29,7 @@ from bench.events import (
     SIMULATED_START,
     THREADS,
     Dates,
+    create_agents,
     ensure_wrk,
     free_port,
     open_session,
@@ -43,32 +44,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def create_users(url: str, session: str, count: int) -> None:
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - SIMULATED_START - 3600))
-    with httpx.Client(base_url=url, timeout=300) as http:
-        for start in range(0, count, 1000):
-            events = [
-                {
-                    "eventId": f"mem-{secrets.token_hex(4)}-{n}",
-                    "occurredAt": when,
-                    "type": "USER_UPDATE",
-                    "user": {
-                        "login": str(100000 + n),
-                        "firstName": "Agent",
-                        "familyName": f"Speicher {n}",
-                        "email": f"{100000 + n}@example.com",
-                        "language": "de",
-                        "admin": False,
-                        "phoneNumbers": [str(100000 + n)],
-                    },
-                }
-                for n in range(start, min(count, start + 1000))
-            ]
-            http.post(
-                "/starface/v1/events", json={"events": events}, headers={"X-Session-Id": session}
-            ).raise_for_status()
 
 
 def main(argv: list[str]) -> None:
@@ -87,7 +62,7 @@ def main(argv: list[str]) -> None:
         with running("connector", [*command, "--port", str(port)], env, port) as server:
             pid = server.process.pid
             session = open_session(server.url)
-            create_users(server.url, session, args.users)
+            create_agents(server.url, session, args.users)
             samples: list[dict[str, Any]] = [{"minute": 0.0, "rss_mib": rss_mib(pid)}]
             print(f"after {args.users} users: {samples[0]['rss_mib']:.0f} MiB", flush=True)
             dates = Dates(int(time.time()) - SIMULATED_START)

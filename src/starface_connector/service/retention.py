@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .periodic import Periodic
 from .ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("starface_connector.purge")
@@ -90,30 +91,15 @@ class Retention:
         return PurgeReport(log_before, totals[0], ids_before, totals[1], chunks)
 
 
-class DailyPurge:
+class DailyPurge(Periodic):
     """``serve --purge-daily``: a purge at start, then every 24 hours, in a background thread."""
 
     def __init__(self, retention: Retention, interval_seconds: float = DAY) -> None:
+        super().__init__("daily-purge", interval_seconds)
         self.retention = retention
-        self.interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="daily-purge", daemon=True)
         #: the outcome of the last run: a report, or the error it failed with
         self.last: PurgeReport | Exception | None = None
         self.ran = threading.Event()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ends the loop at once (it waits on an event, not a sleep); a chunk in progress
-        finishes first."""
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def run_once(self) -> None:
         """One purge; a failure is logged and tried again the next day."""
@@ -126,11 +112,6 @@ class DailyPurge:
             log.info("purge: %s", describe(report))
             self.last = report
         self.ran.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval)
 
 
 def describe(report: PurgeReport) -> str:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from .errors import ImportBusy, ServiceError
 from .importer import Importer, PbxReader
+from .periodic import Periodic
 
 log = logging.getLogger("starface_connector.import")
 
 
-class ImportScheduler:
+class ImportScheduler(Periodic):
     def __init__(
         self,
         importer: Importer,
@@ -20,25 +20,9 @@ class ImportScheduler:
         *,
         run_at_start: bool = True,
     ) -> None:
-        self.run_at_start = run_at_start
+        super().__init__("import-scheduler", interval_seconds, run_at_start=run_at_start)
         self.importer = importer
         self.fetch = fetch
-        self.interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="import-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ends the loop at once (it waits on an event, not a sleep); an import in progress
-        finishes first."""
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def run_once(self) -> None:
         """One import; failures are logged as one line and retried at the next interval."""
@@ -67,10 +51,3 @@ class ImportScheduler:
                 report.unchanged,
                 len(report.groups_created) + len(report.groups_updated),
             )
-
-    def _loop(self) -> None:
-        if not self.run_at_start:
-            self._stop.wait(self.interval)
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval)
